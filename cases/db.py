@@ -1,0 +1,110 @@
+"""Database engines for the case store: SQLite by default, PostgreSQL at scale.
+
+Several processes share the store (the CLI, the Prefect runner's flow runs, later the web
+portal). Transactions that read and then write (counting scores, claiming a transition, chaining
+the audit log) must not interleave:
+
+* SQLite runs in WAL mode and starts every transaction with `BEGIN IMMEDIATE`, which takes the
+  write lock up front (a deferred transaction that reads and then writes fails with
+  SQLITE_BUSY_SNAPSHOT instead of waiting). `busy_timeout` makes the others wait their turn.
+* PostgreSQL runs at READ COMMITTED; writers that need exclusion lock the case row
+  (`SELECT … FOR UPDATE`) or the audit chain (an advisory transaction lock).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlmodel import Session, SQLModel
+
+from cases import models  # noqa: F401 - registers the tables on SQLModel.metadata
+from cases.errors import InvalidInput
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+class Database:
+    """One engine per URL per process; `session()` is a unit of work (commit or roll back)."""
+
+    def __init__(self, url: str):
+        try:
+            parsed = make_url(url)
+        except sa.exc.ArgumentError:
+            raise InvalidInput(f"RISKGATE_DATABASE_URL={url!r} is not a database URL") from None
+        self.url = url
+        self.dialect = parsed.get_backend_name()
+        if self.dialect == "sqlite":
+            self.engine = self._sqlite_engine(parsed)
+        elif self.dialect == "postgresql":
+            if parsed.drivername == "postgresql":
+                parsed = parsed.set(drivername="postgresql+psycopg")
+            self.engine = sa.create_engine(parsed, pool_pre_ping=True)
+        else:
+            raise InvalidInput(f"unsupported database {self.dialect!r}: use sqlite or postgresql")
+
+    @staticmethod
+    def _sqlite_engine(parsed: sa.URL) -> sa.Engine:
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(parsed, connect_args={"check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection, _record) -> None:
+            dbapi_connection.isolation_level = None  # let SQLAlchemy's BEGIN below be the only one
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(connection) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+
+    def create_all(self) -> None:
+        SQLModel.metadata.create_all(self.engine)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A transaction: committed if the block completes, rolled back if it raises."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    def lock_case(self, session: Session, case_id: str) -> None:
+        """Serialise writers of one case (PostgreSQL; SQLite's BEGIN IMMEDIATE already does)."""
+        if self.dialect == "postgresql":
+            session.exec(sa.text("SELECT id FROM \"case\" WHERE id = :id FOR UPDATE"),
+                         params={"id": case_id})
+
+    def lock_audit_chain(self, session: Session) -> None:
+        if self.dialect == "postgresql":
+            session.exec(sa.text("SELECT pg_advisory_xact_lock(72657) "))
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+_databases: dict[str, Database] = {}
+
+
+def database(url: str) -> Database:
+    """The process's Database for a URL, created (with its tables) on first use."""
+    db = _databases.get(url)
+    if db is None:
+        db = Database(url)
+        db.create_all()
+        _databases[url] = db
+    return db

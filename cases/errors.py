@@ -1,0 +1,66 @@
+"""User-facing errors: one line that says what was wrong and where.
+
+Every error a person can cause (a bad file, an unknown expert, a score out of range, a case in the
+wrong state) is a `RiskGateError`; the CLI prints its message on one line and exits non-zero, and
+nothing stored has changed when it is raised.
+"""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+
+class RiskGateError(Exception):
+    """An error caused by input or state that the user can fix; `str()` is the whole message."""
+
+    exit_code = 2
+
+
+class NotFound(RiskGateError):
+    exit_code = 3
+
+
+class InvalidInput(RiskGateError):
+    exit_code = 2
+
+
+class WrongState(RiskGateError):
+    """The case is not at a point where this action is allowed (e.g. not waiting for scores)."""
+
+    exit_code = 4
+
+
+class CaseBusy(WrongState):
+    """Another run holds the case's lease."""
+
+
+def _location(loc: tuple) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts) or "(top level)"
+
+
+def describe_validation_error(exc: ValidationError, *, source: str = "") -> str:
+    """Summarise a pydantic error on one line: `source: field.path: message (got …)`.
+
+    Only the first error is spelled out (with a count of the rest), because a one-line message
+    that lists twelve problems is unreadable; fixing the first usually reveals the next.
+    """
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    where = _location(tuple(first.get("loc", ())))
+    message = first.get("msg", "invalid")
+    if message.startswith("Value error, "):
+        message = message[len("Value error, "):]
+    got = first.get("input")
+    shown = ""
+    if first.get("type") not in ("missing",) and not isinstance(got, dict | list):
+        text = repr(got)
+        shown = f" (got {text[:60]}{'…' if len(text) > 60 else ''})"
+    more = f" [+{len(errors) - 1} more]" if len(errors) > 1 else ""
+    prefix = f"{source}: " if source else ""
+    return f"{prefix}{where}: {message}{shown}{more}"

@@ -1,0 +1,228 @@
+"""The case record: SQLModel tables. The database is the source of truth for every case.
+
+Prefect holds execution history only; which gates a case has completed, what was decided, who
+scored what and which reports exist are read from these tables. Uniqueness constraints make the
+idempotency rules hard facts: one record per (case, gate, round), one report per (case, gate,
+round), one score per (case, round, expert), one signal per (channel, reference).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps no zone of its own)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the case store; use cases.models.utcnow()")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _json(nullable: bool = False) -> Any:
+    return Field(default=None, sa_column=sa.Column(sa.JSON, nullable=nullable))
+
+
+def _when(nullable: bool = False, index: bool = False) -> Any:
+    return Field(default=None, sa_column=sa.Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+class Case(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=40)
+    title: str
+    lang: str = "zh"
+    # state: active | awaiting_lab | awaiting_scores | awaiting_information | closed
+    state: str = Field(index=True)
+    gate: str  # the next gate to complete, or "closed"
+    category: str = Field(index=True)
+    hazards: list[str] = _json()
+    product_key: str = Field(index=True)
+    enterprise_key: str = Field(index=True)
+    province: str = ""
+    priority: str | None = None
+    risk_level: str | None = None
+    measures: list[str] = _json()
+    scoring_round: int = 0
+    triage_round: int = 0
+    opened_by: str
+    created_at: datetime = _when(index=True)
+    updated_at: datetime = _when()
+    closed_at: datetime | None = _when(nullable=True)
+    # The lease of the flow run advancing the case (cases/lease.py).
+    lease_owner: str | None = None
+    lease_expires: datetime | None = _when(nullable=True)
+
+
+class Signal(SQLModel, table=True):
+    __table_args__ = (sa.UniqueConstraint("channel", "reference", name="uq_signal_source"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str = Field(foreign_key="case.id", index=True)
+    channel: str
+    reference: str
+    received_at: datetime = _when()
+    payload: dict = _json()  # the validated signal, as normalised at intake
+    imported_at: datetime = _when()
+
+
+class GateRecord(SQLModel, table=True):
+    """A completed gate. Its presence is what 'completed' means."""
+
+    __table_args__ = (sa.UniqueConstraint("case_id", "gate", "round", name="uq_gate_round"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str = Field(foreign_key="case.id", index=True)
+    gate: str
+    round: int = 1
+    outcome: dict = _json()
+    actor: str
+    flow_run_id: str | None = None
+    completed_at: datetime = _when()
+
+
+class RulebookSnapshot(SQLModel, table=True):
+    """The exact text of every rulebook version a decision was made under."""
+
+    sha256: str = Field(primary_key=True, max_length=64)
+    name: str
+    version: str
+    text: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    first_used_at: datetime = _when()
+
+
+class RuleDecision(SQLModel, table=True):
+    __table_args__ = (sa.UniqueConstraint("case_id", "gate", "round", name="uq_decision_round"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str = Field(foreign_key="case.id", index=True)
+    gate: str
+    round: int = 1
+    rulebook_sha256: str = Field(foreign_key="rulebooksnapshot.sha256")
+    facts: dict = _json()
+    fired: list[str] = _json()
+    trail: list[dict] = _json()
+    outcome: dict = _json()
+    engine: str
+    decided_at: datetime = _when()
+
+
+class Expert(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=20)
+    name: str
+    affiliation: str
+    seniority: int = 0
+    categories: list[str] = _json()
+    hazards: list[str] = _json()
+    conflicts: list[str] = _json()
+    active: bool = True
+    email: str = ""
+
+
+class PanelSeat(SQLModel, table=True):
+    __table_args__ = (sa.UniqueConstraint("case_id", "expert_id", name="uq_seat"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str = Field(foreign_key="case.id", index=True)
+    expert_id: str = Field(foreign_key="expert.id", index=True)
+    role: str  # chair | member | reserve
+    match: int = 0
+    reasons: list[str] = _json()
+    seated_at: datetime = _when()
+
+
+class ScoringRound(SQLModel, table=True):
+    __table_args__ = (sa.UniqueConstraint("case_id", "round_no", name="uq_scoring_round"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str = Field(foreign_key="case.id", index=True)
+    round_no: int
+    status: str  # open | closed
+    quorum: int
+    protocol: dict = _json()
+    feedback: dict | None = _json(nullable=True)  # anonymised result of the previous round
+    result: dict | None = _json(nullable=True)  # statistics once aggregated
+    opened_at: datetime = _when()
+    closed_at: datetime | None = _when(nullable=True)
+
+
+class Score(SQLModel, table=True):
+    __table_args__ = (sa.UniqueConstraint("case_id", "round_no", "expert_id", name="uq_score"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str = Field(foreign_key="case.id", index=True)
+    round_no: int
+    expert_id: str = Field(foreign_key="expert.id")
+    severity: int
+    band: int
+    probability: str
+    probability_exact: str | None = None
+    measures: list[str] = _json()
+    rationale: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    vulnerable_users: bool = False
+    spread: str | None = None
+    confidence: int = 3
+    revisions: int = 0
+    submitted_at: datetime = _when()
+
+
+class LabResult(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str = Field(foreign_key="case.id", index=True)
+    item: str
+    standard: str = ""
+    result: str  # pass | fail
+    value: str = ""
+    laboratory: str = ""
+    source: str  # signal | submitted
+    recorded_at: datetime = _when()
+
+
+class ReportRecord(SQLModel, table=True):
+    """The manifest: one row per report file, with the SHA-256 an auditor checks."""
+
+    __table_args__ = (sa.UniqueConstraint("case_id", "gate", "round", name="uq_report"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str = Field(foreign_key="case.id", index=True)
+    gate: str
+    round: int = 1
+    path: str  # relative to RISKGATE_HOME
+    sha256: str
+    size: int
+    template_version: str
+    lang: str
+    created_at: datetime = _when()
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only, hash-chained: each event's hash covers the previous one (cases/audit.py)."""
+
+    seq: int = Field(primary_key=True)
+    at: datetime = _when()
+    case_id: str | None = Field(default=None, index=True)
+    actor: str
+    action: str
+    detail: dict = _json()
+    prev_hash: str
+    hash: str = Field(unique=True)

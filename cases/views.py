@@ -1,0 +1,44 @@
+"""The case as other tools read it: `riskgate case show ID --json`.
+
+The keys are a contract (tests, scripts and the portal read them): id, state, gate, risk_level,
+measures, panel [{expert_id, role}], reports [{gate, path, sha256}]. Add keys; do not rename.
+Scores of an open round stay blind: only counts are shown until the round closes.
+"""
+
+from __future__ import annotations
+
+from cases.store import Dossier
+
+
+def case_summary(dossier: Dossier) -> dict:
+    case = dossier.case
+    current = dossier.round(case.scoring_round) if case.scoring_round else None
+    return {
+        "id": case.id,
+        "title": case.title,
+        "state": case.state,
+        "gate": case.gate,
+        "lang": case.lang,
+        "channel": dossier.signals[0].channel if dossier.signals else None,
+        "category": case.category,
+        "hazards": case.hazards,
+        "priority": case.priority,
+        "risk_level": case.risk_level,
+        "measures": list(case.measures or []),
+        "gates_completed": dossier.completed_gates(),
+        "panel": [{"expert_id": s.expert_id, "role": s.role} for s in dossier.seats],
+        "scoring": None if current is None else {
+            "round": current.round_no,
+            "status": current.status,
+            "submitted": len(dossier.scores_of(current.round_no)),
+            "quorum": current.quorum,
+        },
+        "signals": [{"channel": r.channel, "reference": r.reference}
+                    for r in dossier.signal_rows],
+        "reports": [{"gate": r.gate, "round": r.round, "path": r.path, "sha256": r.sha256,
+                     "template_version": r.template_version}
+                    for r in dossier.reports],
+        "opened_by": case.opened_by,
+        "created_at": case.created_at.isoformat(),
+        "closed_at": case.closed_at.isoformat() if case.closed_at else None,
+    }

@@ -1,0 +1,55 @@
+"""The `riskgate` command line: staff, experts and auditors drive cases from here.
+
+Every failure a user can cause prints exactly one line, `error: …`, on stderr and exits
+non-zero; bad arguments included (click's usage errors are caught and shortened). Commands
+that need Prefect start or reuse the local stack first; the others never import Prefect, so
+`riskgate rules …` and `riskgate case show` answer in well under a second.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from cases.errors import RiskGateError
+from flows.cli import audit_cmd, case_cmd, demo_cmd, rules_cmd, server_cmd
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  rich_markup_mode=None, help="RiskGate: rule-based expert risk assessment.")
+app.add_typer(case_cmd.app, name="case", help="Open, run and inspect risk cases.")
+app.add_typer(case_cmd.score_app, name="score", help="Expert scores.")
+app.add_typer(case_cmd.lab_app, name="lab", help="Laboratory results.")
+app.add_typer(case_cmd.experts_app, name="experts", help="The expert roster.")
+app.add_typer(rules_cmd.app, name="rules", help="Rulebooks: check, evaluate, print.")
+app.add_typer(rules_cmd.risk_app, name="risk", help="The severity × probability matrix.")
+app.add_typer(server_cmd.app, name="server", help="The local Prefect server and runner.")
+app.add_typer(audit_cmd.app, name="audit", help="Verify the audit trail and reports.")
+app.command(name="demo")(demo_cmd.demo)
+
+
+def _fail(message: str, code: int) -> None:
+    print(f"error: {' '.join(message.split())}", file=sys.stderr)
+    sys.exit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=argv, prog_name="riskgate", standalone_mode=False)
+    except RiskGateError as exc:
+        _fail(str(exc), exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        _fail("aborted", 130)
+    except typer.TyperException as exc:  # typer's (vendored click's) usage errors
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
+            print(ctx.get_help(), file=sys.stderr)
+            sys.exit(2)
+        where = f"{ctx.command_path}: " if ctx is not None else ""
+        _fail(where + exc.format_message(), getattr(exc, "exit_code", 2))
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,5 @@
+"""`python -m flows.cli` = `riskgate`."""
+
+from flows.cli import main
+
+main()

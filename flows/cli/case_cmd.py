@@ -1,0 +1,243 @@
+"""`riskgate case …`, `score …`, `lab …`, `experts …`: how staff and experts drive one case."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from cases import store
+from cases.errors import InvalidInput
+from cases.intake import open_case
+from cases.signals import read_signal_file
+from cases.views import case_summary
+from flows.cli.common import console, current_user, db, prefect_ready, print_json, say, settings
+
+app = typer.Typer(no_args_is_help=True)
+score_app = typer.Typer(no_args_is_help=True)
+lab_app = typer.Typer(no_args_is_help=True)
+experts_app = typer.Typer(no_args_is_help=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+
+
+@app.command("open")
+def case_open(
+    signal_file: Annotated[Path, typer.Argument(
+        help="A signal (JSON); see docs/samples/signal.json.")],
+    as_json: JsonFlag = False,
+    lang: Annotated[str | None, typer.Option(help="Report language: zh (default) or en.")] = None,
+    by: Annotated[str | None, typer.Option(help="Who takes the signal in.")] = None,
+) -> None:
+    """Take in a signal: a new case, or the open case on the same product."""
+    current = settings()
+    lang = lang or current.lang
+    if lang not in ("zh", "en"):
+        raise InvalidInput(f"--lang {lang!r}: expected zh or en")
+    signal = read_signal_file(signal_file)
+    opened = open_case(db(current), signal, actor=by or current_user(), lang=lang)
+    if as_json:
+        print_json({"id": opened.case_id, "grouped": opened.grouped})
+    else:
+        verb = "joined open case" if opened.grouped else "opened case"
+        console.print(f"{verb} [bold]{opened.case_id}[/bold]")
+
+
+@app.command("run")
+def case_run(
+    case_id: str,
+    as_json: JsonFlag = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the flow run.")] = 600.0,
+) -> None:
+    """Run the case's flow until it waits for people or closes (through the deployment)."""
+    current = settings()
+    case = store.get_case(db(current), case_id)
+    if case.state != "active":
+        _print_waiting(current, case_id, as_json)
+        return
+    stack = prefect_ready(current)
+    from flows.launcher import RunFailed, start_case_run, wait_for_run
+
+    run_id = start_case_run(case_id)
+    say(f"flow run {run_id}: {stack.ui_url}/runs/flow-run/{run_id}")
+    outcome = wait_for_run(run_id, timeout=timeout)
+    if outcome.state != "Completed":
+        raise RunFailed(f"flow run {run_id} ended {outcome.state}: {outcome.message[:300]}")
+    _print_waiting(current, case_id, as_json)
+
+
+def _print_waiting(current, case_id: str, as_json: bool) -> None:
+    summary = case_summary(store.load_dossier(db(current), case_id))
+    if as_json:
+        print_json(summary)
+        return
+    line = f"{summary['id']}: state {summary['state']}, gate {summary['gate']}"
+    scoring = summary["scoring"]
+    if summary["state"] == "awaiting_scores" and scoring:
+        line += (f" — round {scoring['round']}: {scoring['submitted']} of "
+                 f"{scoring['quorum']} scores needed are in")
+    console.print(line)
+
+
+@app.command("show")
+def case_show(case_id: str, as_json: JsonFlag = False) -> None:
+    """Show a case: state, gate, risk, measures, panel, reports."""
+    summary = case_summary(store.load_dossier(db(), case_id))
+    if as_json:
+        print_json(summary)
+        return
+    table = Table(show_header=False, box=None)
+    for key in ("id", "title", "state", "gate", "channel", "priority", "risk_level"):
+        table.add_row(key, str(summary[key]))
+    table.add_row("measures", ", ".join(summary["measures"]) or "—")
+    table.add_row("gates", " → ".join(summary["gates_completed"]) or "—")
+    table.add_row("panel", ", ".join(f"{p['expert_id']} ({p['role']})"
+                                     for p in summary["panel"]) or "—")
+    for report in summary["reports"]:
+        table.add_row("report", f"{report['path']}  sha256 {report['sha256'][:16]}…")
+    console.print(table)
+
+
+@app.command("list")
+def case_list(as_json: JsonFlag = False,
+              limit: Annotated[int, typer.Option(min=1, max=1000)] = 50) -> None:
+    """The most recent cases."""
+    cases = store.list_cases(db(), limit)
+    rows = [{"id": c.id, "state": c.state, "gate": c.gate, "risk_level": c.risk_level,
+             "title": c.title} for c in cases]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("id", "state", "gate", "risk", "title")
+    for row in rows:
+        table.add_row(row["id"], row["state"], row["gate"], row["risk_level"] or "—",
+                      row["title"])
+    console.print(table)
+
+
+@app.command("supplement")
+def case_supplement(
+    case_id: str,
+    signal_file: Annotated[Path, typer.Argument(help="The further signal answering triage.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Give a case that asked for more information a further signal; triage runs again."""
+    current = settings()
+    signal = read_signal_file(signal_file)
+    from flows.submissions import submit_information
+
+    done = submit_information(current, case_id, signal, actor=current_user(),
+                              prepare=lambda: prefect_ready(current))
+    _report_claim(done, as_json)
+
+
+def _report_claim(done, as_json: bool, extra: dict | None = None) -> None:
+    data = {"case_id": done.claim.case_id, "continued": done.claim.claimed,
+            "flow_run_id": done.flow_run_id, **(extra or {})}
+    if as_json:
+        print_json(data)
+    elif done.claim.claimed:
+        console.print(f"{done.claim.case_id}: complete — continuing in flow run "
+                      f"{done.flow_run_id}")
+    else:
+        console.print(f"{done.claim.case_id}: recorded")
+
+
+@score_app.command("submit")
+def score_submit(
+    case_id: Annotated[str, typer.Option("--case", help="Case id.")],
+    expert_id: Annotated[str, typer.Option("--expert", help="Your expert id.")],
+    severity: Annotated[int, typer.Option(help="1 first aid … 4 fatal or permanent.")],
+    probability: Annotated[str, typer.Option(help="0.002, 1/500 or a band label '> 1/1 000'.")],
+    measures: Annotated[str, typer.Option(help="Recommended measures, best first, "
+                                               "comma-separated codes.")],
+    rationale: Annotated[str, typer.Option(help="Why: the injury scenario you scored.")],
+    confidence: Annotated[int, typer.Option(help="1 (low) … 5 (high).")] = 3,
+    vulnerable: Annotated[bool, typer.Option("--vulnerable/--not-vulnerable",
+                                             help="Vulnerable users are exposed.")] = False,
+    spread: Annotated[str | None, typer.Option(help="batch, enterprise, industry or region.")]
+    = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Record one expert's score; when the quorum is in, the case continues by itself."""
+    current = settings()
+    form = {"severity": severity, "probability": probability,
+            "measures": [m.strip() for m in measures.split(",") if m.strip()],
+            "rationale": rationale, "confidence": confidence, "vulnerable_users": vulnerable,
+            "spread": spread}
+    from flows.submissions import submit_score
+
+    done = submit_score(current, case_id, expert_id, form, prepare=lambda: prefect_ready(current))
+    receipt = done.receipt
+    extra = {"expert_id": expert_id, "round": receipt.round_no, "change": receipt.change,
+             "submitted": receipt.submitted, "quorum": receipt.quorum}
+    if as_json:
+        _report_claim(done, True, extra)
+        return
+    console.print(f"{case_id}: score of {expert_id} {receipt.change} "
+                  f"(round {receipt.round_no}: {receipt.submitted} of {receipt.quorum})")
+    if done.claim.claimed:
+        console.print(f"quorum reached — case continues in flow run {done.flow_run_id}")
+
+
+@lab_app.command("submit")
+def lab_submit(
+    case_id: Annotated[str, typer.Option("--case", help="Case id.")],
+    item: Annotated[str, typer.Option(help="Test item.")],
+    result: Annotated[str, typer.Option(help="pass or fail.")],
+    standard: Annotated[str, typer.Option(help="Standard tested against.")] = "",
+    value: Annotated[str, typer.Option(help="Measured value.")] = "",
+    laboratory: Annotated[str, typer.Option(help="Testing laboratory.")] = "",
+    as_json: JsonFlag = False,
+) -> None:
+    """Enter a lab result for a case waiting for one; the case continues by itself."""
+    current = settings()
+    from flows.submissions import submit_lab_results
+
+    done = submit_lab_results(current, case_id, [{"item": item, "result": result,
+                                                  "standard": standard, "value": value,
+                                                  "laboratory": laboratory}],
+                              actor=current_user(), prepare=lambda: prefect_ready(current))
+    _report_claim(done, as_json)
+
+
+@experts_app.command("seed")
+def experts_seed(
+    roster: Annotated[Path | None, typer.Argument(help="Roster YAML (default: the demo roster)")]
+    = None,
+) -> None:
+    """Add or update experts from a roster file (repeatable)."""
+    from cases.models import Expert
+    from experts.roster import DEMO_ROSTER, load_roster
+
+    path = roster or DEMO_ROSTER
+    try:
+        profiles = load_roster(path)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+    experts = [Expert(id=p.id, name=p.name, affiliation=p.affiliation, seniority=p.seniority,
+                      categories=list(p.categories), hazards=list(p.hazards),
+                      conflicts=list(p.conflicts), active=p.active, email=p.email)
+               for p in profiles]
+    changed = store.upsert_experts(db(), experts, actor=current_user())
+    console.print(f"{len(experts)} experts in {path.name}; {changed} added or updated")
+
+
+@experts_app.command("list")
+def experts_list(as_json: JsonFlag = False) -> None:
+    """The roster with each expert's open voting seats."""
+    database = db()
+    seats = store.open_seats(database)
+    rows = [{"id": e.id, "name": e.name, "affiliation": e.affiliation, "active": e.active,
+             "categories": e.categories, "open_seats": seats.get(e.id, 0)}
+            for e in store.roster(database)]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("id", "name", "affiliation", "categories", "seats", "active")
+    for r in rows:
+        table.add_row(r["id"], r["name"], r["affiliation"], ", ".join(r["categories"]),
+                      str(r["open_seats"]), "yes" if r["active"] else "no")
+    console.print(table)

@@ -1,0 +1,55 @@
+"""`riskgate demo`: the main job on the embedded default."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from cases.errors import InvalidInput
+from flows.cli.common import console, prefect_ready, print_json, say, settings
+from rules.domain import domain
+
+
+def demo(
+    cases: Annotated[int, typer.Option(help="How many cases (the first five are the "
+                                            "archetypes, more come from EU Safety Gate).")] = 5,
+    lang: Annotated[str | None, typer.Option(help="Report language: zh (default) or en.")]
+    = None,
+    seed: Annotated[str, typer.Option(help="Seed of the simulated experts.")] = "riskgate",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Seed experts and signals, run every case through every gate, print the outcome."""
+    if not 1 <= cases <= 50:
+        raise InvalidInput(f"--cases {cases}: choose 1 to 50")
+    current = settings()
+    if lang:
+        if lang not in ("zh", "en"):
+            raise InvalidInput(f"--lang {lang!r}: expected zh or en")
+        current = replace(current, lang=lang)
+    started = time.monotonic()
+    stack = prefect_ready(current)
+    say(f"Prefect UI: {stack.ui_url}")
+    from flows.demo import run_demo
+
+    rows = run_demo(current, cases, seed=seed, progress=say)
+    total = time.monotonic() - started
+    if as_json:
+        print_json({"ui": stack.ui_url, "seconds": round(total, 2),
+                    "cases": [row.__dict__ for row in rows]})
+        return
+    vocab = domain()
+    table = Table("case", "channel", "risk level", "measures", "gates passed", "reports",
+                  "rounds", "seconds", title=f"RiskGate demo — {len(rows)} cases")
+    for row in rows:
+        table.add_row(row.case_id, vocab.channels.name(row.channel, current.lang),
+                      row.risk_level or "—", ", ".join(row.measures) or "—",
+                      " → ".join(row.gates), str(row.reports), str(row.rounds or "—"),
+                      f"{row.seconds:.1f}")
+    console.print(table)
+    late = sum(row.late_scores for row in rows)
+    console.print(f"reports under {current.reports_dir}; {late} late expert score(s) refused "
+                  f"after the quorum; total {total:.1f} s; Prefect UI {stack.ui_url}")

@@ -1,0 +1,234 @@
+"""`riskgate demo`: risk signals of different kinds through every gate, on the real parts.
+
+The demo plays the people: it takes in the signals as staff would, launches each case's flow run
+through the deployment, and when a case waits for its panel it has simulated experts submit
+scores through flows.submissions — the same path as the expert portal — so the quorum claim
+starts the continuation exactly as in production. A late expert's score is refused like any
+other. Lab results (if a case waits for them) come from a simulated laboratory.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from cases import store
+from cases.config import Settings
+from cases.db import database
+from cases.errors import RiskGateError, WrongState
+from cases.intake import open_case
+from cases.models import Expert
+from cases.safety_gate import alert_to_signal_data
+from cases.signals import parse_signal, read_signal_file
+from experts.roster import DEMO_ROSTER, load_roster
+from experts.simulation import Truth, simulated_score
+from flows.deployments import REPO_ROOT
+from flows.launcher import run_state, start_case_run
+from flows.submissions import submit_lab_results, submit_score
+
+SAMPLES = REPO_ROOT / "docs" / "samples"
+SAFETY_GATE_FILE = REPO_ROOT.parent / "shared" / "data" / "safety_gate_alerts_2022.jsonl"
+DEMO_ACTOR = "staff:demo"
+CASE_TIMEOUT_SECONDS = 600.0
+# Extra demo cases come from Safety Gate categories the demo roster can staff a panel for.
+EXTRA_CATEGORIES = ("toys", "childcare", "cosmetics", "electrical_appliances", "lighting")
+SEVERITY_BY_HAZARD = {"choking": 4, "strangulation": 4, "suffocation": 4, "electric_shock": 4,
+                      "fire": 4, "drowning": 4, "chemical": 3, "burns": 3, "injuries": 3,
+                      "entrapment": 3, "damage_to_sight": 3}
+TRUTH_BY_MEASURE = {
+    "recall": (2, ["recall", "consumer_warning"]),
+    "withdrawal": (3, ["delisting", "consumer_warning"]),
+    "ban": (3, ["delisting", "market_access"]),
+    "removal": (3, ["delisting"]),
+    "stop of sales": (3, ["delisting"]),
+    "warning": (4, ["consumer_warning", "hazard_disclosure"]),
+    "import rejected": (3, ["market_access"]),
+}
+
+
+@dataclass
+class DemoCase:
+    key: str
+    signal: object
+    truth: Truth | None
+    case_id: str = ""
+    opened_at: float = 0.0
+    finished_at: float | None = None
+    scored_rounds: set[int] = field(default_factory=set)
+    late_scores: int = 0
+    run_ids: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DemoRow:
+    case_id: str
+    key: str
+    channel: str
+    state: str
+    risk_level: str | None
+    measures: list[str]
+    gates: list[str]
+    reports: int
+    rounds: int
+    late_scores: int
+    seconds: float
+
+
+def _alert(number: str) -> dict:
+    with SAFETY_GATE_FILE.open(encoding="utf-8") as lines:
+        for line in lines:
+            alert = json.loads(line)
+            if alert["alert_number"] == number:
+                return alert
+    raise RiskGateError(f"{SAFETY_GATE_FILE}: no alert {number}")
+
+
+def _truth_from_alert(signal) -> Truth:
+    severity = max((SEVERITY_BY_HAZARD.get(h, 2) for h in signal.hazards), default=2)
+    measure = signal.source_measure.lower()
+    band, measures = next((v for k, v in TRUTH_BY_MEASURE.items() if k in measure),
+                          (4, ["consumer_warning"]))
+    return Truth(severity=severity, band=band, measures=tuple(measures), spread="batch",
+                 vulnerable_users=signal.product.target_users in ("infants", "children"))
+
+
+def _tagged(data: dict, tag: str) -> dict:
+    """Each demo run takes in its own signals on its own products (reference and model carry
+    the run's tag): runs never group into each other's cases, and the demo can run again on the
+    same store. Category-level history still accumulates, so escalation rules show up."""
+    product = {**data["product"], "model": f"{data['product'].get('model', '')} demo-{tag}"[:200]}
+    return {**data, "reference": f"{data['reference']}/demo-{tag}", "product": product}
+
+
+def demo_cases(count: int, tag: str) -> list[DemoCase]:
+    spec = json.loads((SAMPLES / "demo.json").read_text(encoding="utf-8"))["cases"]
+    now = datetime.now(UTC)
+    cases: list[DemoCase] = []
+    for item in spec[:count]:
+        if "signal_file" in item:
+            data = read_signal_file(SAMPLES / item["signal_file"]).model_dump(mode="json")
+        elif "safety_gate_alert" in item:
+            data = alert_to_signal_data(_alert(item["safety_gate_alert"]), received_at=now)
+        else:
+            data = item["signal"]
+        truth = item["truth"]
+        cases.append(DemoCase(
+            key=item["key"], signal=parse_signal(_tagged(data, tag), source=item["key"]),
+            truth=None if truth is None else Truth(**{**truth, "measures": tuple(
+                truth["measures"])})))
+    if count > len(cases):
+        used = {c.signal.reference.split("/demo-")[0] for c in cases}
+        with SAFETY_GATE_FILE.open(encoding="utf-8") as lines:
+            for number, line in enumerate(lines, start=1):
+                if len(cases) >= count:
+                    break
+                data = alert_to_signal_data(json.loads(line), received_at=now)
+                if data["product"]["category"] not in EXTRA_CATEGORIES \
+                        or data["reference"] in used:
+                    continue
+                signal = parse_signal(_tagged(data, tag), source=f"{SAFETY_GATE_FILE}:{number}")
+                cases.append(DemoCase(key=f"safety_gate_{data['reference']}", signal=signal,
+                                      truth=_truth_from_alert(signal)))
+    return cases
+
+
+def seed_roster(settings: Settings) -> int:
+    experts = [Expert(id=p.id, name=p.name, affiliation=p.affiliation, seniority=p.seniority,
+                      categories=list(p.categories), hazards=list(p.hazards),
+                      conflicts=list(p.conflicts), active=p.active, email=p.email)
+               for p in load_roster(DEMO_ROSTER)]
+    return store.upsert_experts(database(settings.database_url), experts, actor=DEMO_ACTOR)
+
+
+def _score_round(settings: Settings, item: DemoCase, dossier, round_no: int, seed: str) -> None:
+    """Every voting member scores, in id order (reproducible); those after the quorum are late
+    and refused. The simulation's dissenters are every second expert by id, so a split panel
+    stays split within the quorum and the demo shows a second Delphi round."""
+    current = dossier.round(round_no)
+    feedback = current.feedback if current else None
+    panel = sorted(s.expert_id for s in dossier.voting_seats())
+    for expert_id in panel:
+        form = simulated_score(item.truth, expert_id, round_no, feedback, seed=seed,
+                               lang=dossier.case.lang, panel=panel)
+        try:
+            submitted = submit_score(settings, item.case_id, expert_id, form,
+                                     actor=f"expert:{expert_id} (simulated)")
+        except WrongState:
+            item.late_scores += 1  # the round closed at the quorum: refused, like a real one
+            continue
+        if submitted.flow_run_id:
+            item.run_ids.append(submitted.flow_run_id)
+
+
+def _simulated_lab(item: DemoCase) -> list[dict]:
+    return [{"item": f"{hazard} test", "result": "fail", "laboratory": "simulated laboratory"}
+            for hazard in (item.signal.hazards or ["other"])]
+
+
+def run_demo(settings: Settings, count: int, *, seed: str = "riskgate",
+             progress: Callable[[str], None] = lambda _: None) -> list[DemoRow]:
+    db = database(settings.database_url)
+    seed_roster(settings)
+    tag = datetime.now(UTC).strftime("%Y%m%d%H%M%S%f")
+    items = demo_cases(count, tag)
+    for item in items:
+        item.opened_at = time.monotonic()
+        opened = open_case(db, item.signal, actor=DEMO_ACTOR, lang=settings.lang)
+        item.case_id = opened.case_id
+        item.run_ids.append(start_case_run(item.case_id))
+        progress(f"{item.case_id} {item.key}: opened, flow run started")
+    deadline = time.monotonic() + CASE_TIMEOUT_SECONDS
+    pending = list(items)
+    while pending and time.monotonic() < deadline:
+        for item in list(pending):
+            dossier = store.load_dossier(db, item.case_id)
+            case = dossier.case
+            if case.state == "closed":
+                item.finished_at = time.monotonic()
+                pending.remove(item)
+                progress(f"{item.case_id} {item.key}: closed "
+                         f"({item.finished_at - item.opened_at:.1f} s)")
+            elif case.state == "awaiting_scores" and case.scoring_round not in item.scored_rounds:
+                item.scored_rounds.add(case.scoring_round)
+                progress(f"{item.case_id} {item.key}: panel scoring round {case.scoring_round}")
+                _score_round(settings, item, dossier, case.scoring_round, seed)
+            elif case.state == "awaiting_lab":
+                progress(f"{item.case_id} {item.key}: lab results arrive")
+                run = submit_lab_results(settings, item.case_id, _simulated_lab(item),
+                                         actor="lab:simulated")
+                if run.flow_run_id:
+                    item.run_ids.append(run.flow_run_id)
+            elif case.state == "active":
+                failed = _failed_run(item)
+                if failed:
+                    raise RiskGateError(f"{item.case_id} ({item.key}): flow run {failed}")
+        time.sleep(0.3)
+    if pending:
+        raise RiskGateError("demo cases still open after "
+                            f"{CASE_TIMEOUT_SECONDS:.0f} s: "
+                            + ", ".join(f"{i.case_id} ({i.key})" for i in pending))
+    return [_row(db, item) for item in items]
+
+
+def _failed_run(item: DemoCase) -> str | None:
+    """The last run of an active case, if it ended badly (an active case whose run completed
+    is about to be picked up again, or is being claimed by a submission)."""
+    if not item.run_ids:
+        return None
+    outcome = run_state(item.run_ids[-1])
+    if outcome is None or outcome.state == "Completed":
+        return None
+    return f"{outcome.flow_run_id} ended {outcome.state}: {outcome.message[:300]}"
+
+
+def _row(db, item: DemoCase) -> DemoRow:
+    dossier = store.load_dossier(db, item.case_id)
+    return DemoRow(case_id=item.case_id, key=item.key, channel=item.signal.channel,
+                   state=dossier.case.state, risk_level=dossier.case.risk_level,
+                   measures=list(dossier.case.measures or []),
+                   gates=dossier.completed_gates(), reports=len(dossier.reports),
+                   rounds=dossier.case.scoring_round, late_scores=item.late_scores,
+                   seconds=(item.finished_at or time.monotonic()) - item.opened_at)

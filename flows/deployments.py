@@ -1,0 +1,74 @@
+"""The deployments declared in prefect.yaml, and serving them on one machine.
+
+prefect.yaml is the single list of deployments: `prefect deploy --all` registers it for work
+pools at scale, and the local runner (flows/runner.py) builds the same deployments from it with
+`serve()`, so names and descriptions cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PREFECT_YAML = REPO_ROOT / "prefect.yaml"
+
+
+@dataclass(frozen=True)
+class DeploymentSpec:
+    name: str
+    entrypoint: str  # path/to/file.py:flow_function
+    description: str
+    tags: tuple[str, ...]
+
+    @property
+    def module(self) -> str:
+        path = self.entrypoint.partition(":")[0]
+        return path.removesuffix(".py").replace("/", ".")
+
+    @property
+    def function(self) -> str:
+        return self.entrypoint.partition(":")[2]
+
+    def load_flow(self):
+        return getattr(importlib.import_module(self.module), self.function)
+
+    @property
+    def full_name(self) -> str:
+        """`flow-name/deployment-name`, as run_deployment wants it."""
+        return f"{self.load_flow().name}/{self.name}"
+
+
+def load_specs(path: Path = PREFECT_YAML) -> list[DeploymentSpec]:
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return [DeploymentSpec(name=d["name"], entrypoint=d["entrypoint"],
+                           description=" ".join(str(d.get("description", "")).split()),
+                           tags=tuple(d.get("tags", ())))
+            for d in raw["deployments"]]
+
+
+def spec_for(entrypoint: str) -> DeploymentSpec:
+    for spec in load_specs():
+        if spec.entrypoint == entrypoint:
+            return spec
+    raise LookupError(f"prefect.yaml declares no deployment for {entrypoint}")
+
+
+CASE_ENTRYPOINT = "flows/case_flow.py:advance_case"
+
+
+def case_deployment_name() -> str:
+    return spec_for(CASE_ENTRYPOINT).full_name
+
+
+def served_deployments() -> list:
+    """RunnerDeployments for `serve()`, loaded by module path so the runner's cwd is irrelevant."""
+    from prefect.deployments.runner import EntrypointType
+
+    return [spec.load_flow().to_deployment(name=spec.name, description=spec.description,
+                                           tags=list(spec.tags),
+                                           entrypoint_type=EntrypointType.MODULE_PATH)
+            for spec in load_specs()]

@@ -1,0 +1,60 @@
+"""Starting case flow runs through the deployment, and waiting for them.
+
+A continuation is started with `run_deployment(..., timeout=0, idempotency_key=…)`: the key is
+the claim's (case + round), so a retried request can never start the same stretch twice.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from cases.errors import RiskGateError
+
+FINAL_WAIT_SECONDS = 600.0
+
+
+class RunFailed(RiskGateError):
+    exit_code = 6
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    flow_run_id: str
+    state: str  # Prefect state name: Completed, Failed, Crashed, …
+    message: str
+
+
+def start_case_run(case_id: str, *, key: str | None = None) -> str:
+    """Schedule an advance-case run for the case; returns the flow run id at once."""
+    from prefect.deployments import run_deployment
+
+    from flows.deployments import case_deployment_name
+
+    run = run_deployment(case_deployment_name(), parameters={"case_id": case_id}, timeout=0,
+                         idempotency_key=key, as_subflow=False, tags=[f"case:{case_id}"])
+    return str(run.id)
+
+
+def run_state(flow_run_id: str) -> RunOutcome | None:
+    """The run's final outcome, or None while it is scheduled or running."""
+    from uuid import UUID
+
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        state = client.read_flow_run(UUID(flow_run_id)).state
+    if state is None or not state.is_final():
+        return None
+    return RunOutcome(flow_run_id, state.name, state.message or "")
+
+
+def wait_for_run(flow_run_id: str, timeout: float = FINAL_WAIT_SECONDS) -> RunOutcome:
+    deadline = time.monotonic() + timeout
+    while True:
+        outcome = run_state(flow_run_id)
+        if outcome is not None:
+            return outcome
+        if time.monotonic() > deadline:
+            raise RunFailed(f"flow run {flow_run_id} did not finish within {timeout:.0f} s")
+        time.sleep(0.3)

@@ -1,0 +1,238 @@
+"""The local Prefect stack: a Prefect server and the RiskGate runner, started on demand.
+
+With PREFECT_API_URL unset, the CLI starts (or reuses) a Prefect server on 127.0.0.1 with its
+own home under RISKGATE_HOME (SQLite), and a runner (`python -m flows.runner`) that serves the
+deployments so that continuations can be launched while no CLI process is running. With
+PREFECT_API_URL set, that server is used and only the runner is started. Both run detached in
+their own sessions; pid files and logs live under RISKGATE_HOME/run and RISKGATE_HOME/logs.
+`riskgate server stop` stops them.
+
+Port: the server gets PREFECT_SERVER_API_PORT (not `--port`, which leaves the UI calling 4200;
+prefect field notes §1.2).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from cases.config import Settings
+from cases.errors import RiskGateError
+from flows.deployments import PREFECT_YAML, REPO_ROOT
+
+SERVER_START_TIMEOUT = 120.0
+RUNNER_READY_TIMEOUT = 90.0
+RUNNER_POLL_SECONDS = "1"
+
+
+class StackError(RiskGateError):
+    exit_code = 5
+
+
+def prefect_env(settings: Settings) -> dict[str, str]:
+    """Settings every RiskGate process gives Prefect: our server, our home, no telemetry."""
+    return {
+        "PREFECT_API_URL": settings.api_url,
+        "PREFECT_HOME": str(settings.prefect_home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+    }
+
+
+def apply_prefect_env(settings: Settings) -> None:
+    """Point this process's Prefect client at the stack. Call before prefect is imported."""
+    settings.prefect_home.mkdir(parents=True, exist_ok=True)
+    os.environ.update(prefect_env(settings))
+
+
+@dataclass(frozen=True)
+class Stack:
+    api_url: str
+    ui_url: str
+    server: str  # started | reused | external
+    runner: str  # started | reused
+
+
+def _healthy(api_url: str) -> bool:
+    try:
+        response = httpx.get(f"{api_url}/health", timeout=2.0)
+        return response.status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _pid_file(settings: Settings, name: str) -> Path:
+    return settings.run_dir / f"{name}.json"
+
+
+def _read_pid(settings: Settings, name: str) -> dict | None:
+    try:
+        return json.loads(_pid_file(settings, name).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie child of ours counts as dead
+        waited, _ = os.waitpid(pid, os.WNOHANG)
+        return waited == 0
+    except ChildProcessError:
+        return True
+
+
+def _spawn(settings: Settings, name: str, command: list[str], env: dict[str, str],
+           extra: dict) -> int:
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    settings.logs_dir.mkdir(parents=True, exist_ok=True)
+    log = open(settings.logs_dir / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
+                               stderr=subprocess.STDOUT, env={**os.environ, **env},
+                               cwd=REPO_ROOT, start_new_session=True)
+    log.close()
+    _pid_file(settings, name).write_text(json.dumps({"pid": process.pid, **extra}))
+    return process.pid
+
+
+def _log_tail(settings: Settings, name: str, lines: int = 5) -> str:
+    try:
+        text = (settings.logs_dir / f"{name}.log").read_text(errors="replace")
+    except OSError:
+        return ""
+    tail = [line for line in text.splitlines() if line.strip()][-lines:]
+    return " | ".join(tail)[-400:]
+
+
+def _ensure_server(settings: Settings, say: Callable[[str], None]) -> str:
+    if settings.prefect_api_url:
+        if not _healthy(settings.api_url):
+            raise StackError(f"PREFECT_API_URL={settings.api_url} is not answering /health")
+        return "external"
+    if _healthy(settings.api_url):
+        return "reused"
+    say(f"starting the Prefect server on 127.0.0.1:{settings.prefect_port} "
+        "(first start takes about 10 s)")
+    env = {**prefect_env(settings),
+           "PREFECT_SERVER_API_HOST": "127.0.0.1",
+           "PREFECT_SERVER_API_PORT": str(settings.prefect_port)}
+    env.pop("PREFECT_API_URL")  # the server must not call itself
+    pid = _spawn(settings, "prefect-server",
+                 [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1"],
+                 env, {"port": settings.prefect_port})
+    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    while time.monotonic() < deadline:
+        if _healthy(settings.api_url):
+            return "started"
+        if not _alive(pid):
+            raise StackError("the Prefect server exited while starting: "
+                             + _log_tail(settings, "prefect-server")
+                             + f" (log: {settings.logs_dir / 'prefect-server.log'})")
+        time.sleep(0.25)
+    raise StackError(f"the Prefect server did not answer within {SERVER_START_TIMEOUT:.0f} s "
+                     f"(log: {settings.logs_dir / 'prefect-server.log'})")
+
+
+def _runner_fingerprint(settings: Settings) -> str:
+    """What the running runner must match: server, store and deployment declarations."""
+    text = f"{settings.api_url}|{settings.database_url}|{PREFECT_YAML.read_text()}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _deployment_ready(settings: Settings, since: float) -> bool:
+    from flows.deployments import case_deployment_name
+
+    try:
+        response = httpx.get(f"{settings.api_url}/deployments/name/{case_deployment_name()}",
+                             timeout=2.0)
+    except httpx.HTTPError:
+        return False
+    if response.status_code != 200:
+        return False
+    body = response.json()
+    polled = body.get("last_polled")
+    if body.get("status") != "READY" or not polled:
+        return False
+    from datetime import datetime
+
+    return datetime.fromisoformat(polled.replace("Z", "+00:00")).timestamp() >= since - 1
+
+
+def _ensure_runner(settings: Settings, say: Callable[[str], None]) -> str:
+    fingerprint = _runner_fingerprint(settings)
+    current = _read_pid(settings, "runner")
+    if current and _alive(current["pid"]):
+        if current.get("fingerprint") == fingerprint:
+            return "reused"
+        say("restarting the runner (its server, store or prefect.yaml changed)")
+        _stop(settings, "runner")
+    say("starting the RiskGate runner (serves the deployments in prefect.yaml)")
+    env = {**prefect_env(settings), **settings.child_env(),
+           "PREFECT_RUNNER_POLL_FREQUENCY": RUNNER_POLL_SECONDS}
+    started = time.time()
+    pid = _spawn(settings, "runner", [sys.executable, "-m", "flows.runner"], env,
+                 {"fingerprint": fingerprint})
+    deadline = time.monotonic() + RUNNER_READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if _deployment_ready(settings, started):
+            return "started"
+        if not _alive(pid):
+            raise StackError("the runner exited while starting: " + _log_tail(settings, "runner")
+                             + f" (log: {settings.logs_dir / 'runner.log'})")
+        time.sleep(0.25)
+    raise StackError(f"the runner did not serve its deployments within "
+                     f"{RUNNER_READY_TIMEOUT:.0f} s (log: {settings.logs_dir / 'runner.log'})")
+
+
+def ensure_stack(settings: Settings, say: Callable[[str], None] = lambda _: None) -> Stack:
+    """Start or reuse the Prefect server and the runner; return where the UI is."""
+    server = _ensure_server(settings, say)
+    runner = _ensure_runner(settings, say)
+    return Stack(api_url=settings.api_url, ui_url=settings.api_url.removesuffix("/api"),
+                 server=server, runner=runner)
+
+
+def _stop(settings: Settings, name: str, timeout: float = 15.0) -> bool:
+    current = _read_pid(settings, name)
+    _pid_file(settings, name).unlink(missing_ok=True)
+    if not current or not _alive(current["pid"]):
+        return False
+    pid = current["pid"]
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.1)
+    if _alive(pid):
+        os.killpg(pid, signal.SIGKILL)
+    return True
+
+
+def stop_stack(settings: Settings) -> list[str]:
+    """Stop what this RISKGATE_HOME started (runner first, then the server)."""
+    return [name for name in ("runner", "prefect-server") if _stop(settings, name)]
+
+
+def stack_status(settings: Settings) -> dict:
+    status = {"api_url": settings.api_url, "server_healthy": _healthy(settings.api_url)}
+    for name in ("prefect-server", "runner"):
+        current = _read_pid(settings, name)
+        status[name] = ({"pid": current["pid"], "alive": _alive(current["pid"])}
+                        if current else None)
+    return status

@@ -1,0 +1,112 @@
+"""The shared domain vocabulary (rules/domain.yaml), loaded once and typed.
+
+Every package validates codes against this one file, so a channel, hazard or measure means the
+same thing in a signal, a rulebook, an expert's form and a report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+import yaml
+
+Lang = Literal["zh", "en"]
+LANGS: tuple[Lang, ...] = ("zh", "en")
+DOMAIN_FILE = Path(__file__).with_name("domain.yaml")
+
+
+@dataclass(frozen=True)
+class Term:
+    """One code of a vocabulary with its names and any extra attributes."""
+
+    code: str
+    zh: str
+    en: str
+    attrs: dict[str, str]
+
+    def name(self, lang: Lang) -> str:
+        return self.zh if lang == "zh" else self.en
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """An ordered vocabulary: iteration order is the file's order (measures: protectiveness)."""
+
+    kind: str
+    terms: dict[str, Term]
+
+    def __contains__(self, code: object) -> bool:
+        return code in self.terms
+
+    def __iter__(self):
+        return iter(self.terms)
+
+    def codes(self) -> tuple[str, ...]:
+        return tuple(self.terms)
+
+    def name(self, code: str, lang: Lang) -> str:
+        """Display name of a code; an unknown code is shown as itself rather than hidden."""
+        term = self.terms.get(code)
+        return term.name(lang) if term else code
+
+    def attr(self, code: str, key: str) -> str:
+        return self.terms[code].attrs[key]
+
+    def rank(self, code: str) -> int:
+        """Position in the file (0 first). For measures this is the protectiveness rank."""
+        return list(self.terms).index(code)
+
+
+@dataclass(frozen=True)
+class Domain:
+    channels: Vocabulary
+    categories: Vocabulary
+    hazards: Vocabulary
+    target_users: Vocabulary
+    sale_channels: Vocabulary
+    scopes: Vocabulary
+    credit_classes: Vocabulary
+    measures: Vocabulary
+    authorities: Vocabulary
+
+    def vocabulary(self, kind: str) -> Vocabulary:
+        return getattr(self, kind)
+
+
+# Attributes each vocabulary may carry besides its names. Checked strictly because YAML flow
+# mappings split an unquoted value at a comma and would otherwise yield a truncated name.
+ATTRIBUTES = {
+    "channels": {"kind", "credibility"},
+    "hazards": {"test_zh", "test_en"},
+    "target_users": {"vulnerability"},
+    "measures": {"meaning_zh", "meaning_en", "lead_zh", "lead_en"},
+}
+
+
+def _vocabulary(kind: str, raw: dict) -> Vocabulary:
+    terms = {}
+    allowed = {"zh", "en"} | ATTRIBUTES.get(kind, set())
+    for code, entry in raw.items():
+        where = f"{DOMAIN_FILE.name}: {kind}.{code}"
+        if not isinstance(entry, dict) or not {"zh", "en"} <= set(entry):
+            raise ValueError(f"{where}: needs zh and en names")
+        unknown = set(entry) - allowed
+        if unknown:
+            raise ValueError(f"{where}: unknown attribute {sorted(unknown)[0]!r} "
+                             "(an unquoted comma in a flow mapping?)")
+        for key, value in entry.items():
+            if not isinstance(value, str) or not value.strip():
+                raise ValueError(f"{where}.{key}: must be non-empty text")
+        extra = {k: v for k, v in entry.items() if k not in ("zh", "en")}
+        terms[str(code)] = Term(code=str(code), zh=entry["zh"], en=entry["en"], attrs=extra)
+    return Vocabulary(kind=kind, terms=terms)
+
+
+@cache
+def domain() -> Domain:
+    """The vocabulary, parsed once per process."""
+    raw = yaml.safe_load(DOMAIN_FILE.read_text(encoding="utf-8"))
+    return Domain(**{kind: _vocabulary(kind, entries) for kind, entries in raw.items()})

@@ -1,0 +1,180 @@
+"""Cases through a real Prefect server and runner, driven with the CLI as staff and experts do.
+
+One stack for the module (server + runner started by `riskgate server start` on a free port in
+a temporary RISKGATE_HOME, about 15 s), stopped at the end. Prefect's own REST API is read to
+check that the runs, their idempotency keys and the gate artifacts really exist.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from cases import failpoints
+from tests.conftest import REPO, SAMPLES
+
+pytestmark = pytest.mark.prefect
+
+SEVEN_GATES = ["intake", "triage", "panel", "assessment", "disposal", "follow_up", "closure"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Stack:
+    def __init__(self, home: Path, port: int):
+        self.home, self.port = home, port
+        self.api = f"http://127.0.0.1:{port}/api"
+        self.env = {**os.environ, "RISKGATE_HOME": str(home), "RISKGATE_PREFECT_PORT": str(port),
+                    "RISKGATE_FAILPOINTS": "on", "COLUMNS": "200"}
+
+    def cli(self, *args: str, check: bool = True, timeout: float = 300
+            ) -> subprocess.CompletedProcess:
+        done = subprocess.run([sys.executable, "-m", "flows.cli", *args], env=self.env,
+                              cwd=REPO, capture_output=True, text=True, timeout=timeout)
+        if check and done.returncode != 0:
+            raise AssertionError(f"riskgate {' '.join(args)} → {done.returncode}\n"
+                                 f"{done.stdout}\n{done.stderr}")
+        return done
+
+    def json(self, *args: str) -> dict:
+        return json.loads(self.cli(*args, "--json").stdout)
+
+    def wait_for(self, case_id: str, state: str, timeout: float = 90) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            shown = self.json("case", "show", case_id)
+            if shown["state"] == state:
+                return shown
+            assert time.monotonic() < deadline, f"{case_id} stuck in {shown['state']}"
+            time.sleep(0.5)
+
+    def runs_of(self, case_id: str) -> list[dict]:
+        body = {"flow_runs": {"tags": {"all_": [f"case:{case_id}"]}}, "limit": 50, "offset": 0,
+                "sort": "EXPECTED_START_TIME_ASC"}
+        return httpx.post(f"{self.api}/flow_runs/filter", json=body, timeout=10).json()
+
+    def wait_for_run_state(self, run_id: str, wanted: set[str], timeout: float = 60) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            state = httpx.get(f"{self.api}/flow_runs/{run_id}", timeout=10).json()["state"]
+            if state and state["type"] in wanted:
+                return state["type"]
+            assert time.monotonic() < deadline, f"run {run_id} still {state}"
+            time.sleep(0.5)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory) -> Stack:
+    running = Stack(tmp_path_factory.mktemp("stack") / "home", free_port())
+    running.cli("server", "start", timeout=240)
+    running.cli("experts", "seed")
+    yield running
+    running.cli("server", "stop", check=False)
+
+
+def open_sample(stack: Stack, reference: str) -> str:
+    data = json.loads((SAMPLES / "signal.json").read_text(encoding="utf-8"))
+    data["reference"] = reference
+    data["product"]["model"] = reference  # its own product: no grouping with other tests
+    path = stack.home / f"{reference}.json"
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    opened = stack.json("case", "open", str(path))
+    assert set(opened) == {"id", "grouped"} and not opened["grouped"]
+    return opened["id"]
+
+
+def score(stack: Stack, case_id: str, expert: str, severity: int = 4, check: bool = True):
+    return stack.cli("score", "submit", "--case", case_id, "--expert", expert, "--severity",
+                     str(severity), "--probability", "1/50", "--measures",
+                     "recall,consumer_warning", "--rationale", "小珠子可致婴幼儿气道阻塞",
+                     check=check)
+
+
+def test_a_case_waits_for_its_panel_and_the_quorum_resumes_it(stack):
+    case_id = open_sample(stack, "e2e-1")
+    waiting = stack.json("case", "run", case_id)
+    assert (waiting["state"], waiting["gate"]) == ("awaiting_scores", "assessment")
+    assert waiting["gates_completed"] == ["intake", "triage", "panel"]
+    assert {"id", "state", "gate", "risk_level", "measures", "panel", "reports"} <= set(waiting)
+    voting = sorted(p["expert_id"] for p in waiting["panel"] if p["role"] != "reserve")
+    assert len(voting) == 5 and all(set(p) == {"expert_id", "role"} for p in waiting["panel"])
+
+    for expert in voting[:3]:
+        assert "quorum reached" not in score(stack, case_id, expert).stdout
+    assert len(stack.runs_of(case_id)) == 1  # no process started while it waits
+    fourth = score(stack, case_id, voting[3]).stdout
+    assert "quorum reached" in fourth
+
+    closed = stack.wait_for(case_id, "closed")
+    assert closed["gate"] == "closed" and closed["risk_level"] == "serious"
+    assert "recall" in closed["measures"]
+    assert [r["gate"] for r in closed["reports"]] == SEVEN_GATES
+    for report in closed["reports"]:
+        assert (stack.home / report["path"]).is_file() and len(report["sha256"]) == 64
+
+    late = score(stack, case_id, voting[4], check=False)
+    assert late.returncode == 4 and late.stdout == ""
+    assert late.stderr == (f"error: case {case_id} is not waiting for scores (state closed, gate "
+                           "closed)\n")
+
+    runs = stack.runs_of(case_id)
+    assert [r["state"]["type"] for r in runs] == ["COMPLETED", "COMPLETED"]
+    assert runs[1]["idempotency_key"] == f"{case_id}:scores:r1"
+    assert all(r["deployment_id"] for r in runs)
+    artifacts = httpx.post(f"{stack.api}/artifacts/filter", timeout=10, json={
+        "artifacts": {"flow_run_id": {"any_": [r["id"] for r in runs]}}, "limit": 50,
+        "offset": 0, "sort": "CREATED_DESC"}).json()
+    assert sorted(a["key"] for a in artifacts) == sorted(
+        f"{case_id.lower()}-{g.replace('_', '-')}" for g in SEVEN_GATES)
+    assert stack.cli("audit", "verify").returncode == 0
+
+
+def test_a_run_killed_mid_flow_is_resumed_by_case_run(stack):
+    case_id = open_sample(stack, "e2e-2")
+    voting = sorted(p["expert_id"] for p in stack.json("case", "run", case_id)["panel"]
+                    if p["role"] != "reserve")
+    failpoints.arm(stack.home, "disposal.before_commit")
+    for expert in voting[:4]:
+        score(stack, case_id, expert)
+    continuation = stack.runs_of(case_id)[-1]
+    assert stack.wait_for_run_state(continuation["id"], {"CRASHED", "FAILED"}) == "CRASHED"
+    crashed = stack.json("case", "show", case_id)
+    assert (crashed["state"], crashed["gate"]) == ("active", "disposal")
+    assert crashed["gates_completed"][-1] == "assessment"
+
+    resumed = stack.json("case", "run", case_id)
+    assert resumed["state"] == "closed"
+    assert [r["gate"] for r in resumed["reports"]] == SEVEN_GATES
+    assert stack.cli("audit", "verify").returncode == 0
+
+
+def test_demo_runs_every_archetype_through_the_deployments(stack):
+    out = json.loads(stack.cli("demo", "--cases", "5", "--json", timeout=600).stdout)
+    rows = {row["key"]: row for row in out["cases"]}
+    assert set(rows) == {"toy_choking", "heater_shock", "cosmetic_banned_substance",
+                         "labelling_defect", "out_of_scope_food"}
+    assert all(row["state"] == "closed" for row in rows.values())
+    assert rows["out_of_scope_food"]["gates"] == ["intake", "triage", "closure"]
+    assert rows["out_of_scope_food"]["reports"] == 3
+    for key in ("toy_choking", "heater_shock", "cosmetic_banned_substance", "labelling_defect"):
+        assert rows[key]["gates"] == SEVEN_GATES and rows[key]["reports"] == 7
+    assert rows["toy_choking"]["risk_level"] == "serious"
+    assert rows["labelling_defect"]["risk_level"] == "low"
+    assert rows["labelling_defect"]["measures"] == ["hazard_disclosure"]
+    assert rows["heater_shock"]["rounds"] == 2
+    assert sum(row["late_scores"] for row in rows.values()) >= 4
+    channels = {row["channel"] for row in rows.values()}
+    assert channels == {"complaint_12365", "supervision_sampling", "foreign_regulator",
+                        "consumer_association", "online_opinion"}

@@ -1,0 +1,60 @@
+"""Test helpers that play staff and experts against the real store (no Prefect)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from cases import store
+from cases.db import Database
+from cases.intake import open_case
+from cases.signals import SignalIn, parse_signal
+from cases.submissions import record_score
+from experts.scoring import ScoreForm
+from experts.simulation import Truth, simulated_score
+from flows.demo import SAMPLES, demo_cases
+
+DEMO_KEYS = ("toy_choking", "heater_shock", "cosmetic_banned_substance", "labelling_defect",
+             "out_of_scope_food")
+
+
+def sample_signal(**changes) -> SignalIn:
+    data = json.loads((SAMPLES / "signal.json").read_text(encoding="utf-8"))
+    for key, value in changes.items():
+        data[key] = value
+    return parse_signal(data)
+
+
+def archetypes(tag: str = "t") -> dict:
+    """The demo's five signals and truths, by key (fresh references per tag)."""
+    return {case.key: case for case in demo_cases(5, tag)}
+
+
+def open_archetype(db: Database, key: str, *, lang: str = "zh", tag: str = "t"):
+    item = archetypes(tag)[key]
+    opened = open_case(db, item.signal, actor="staff:test", lang=lang)
+    return opened.case_id, item.truth
+
+
+def score_round(db: Database, case_id: str, truth: Truth, *, seed: str = "test",
+                limit: int | None = None) -> list:
+    """Voting members score the open round through the store, as the form would; returns the
+    receipts (late scores raise WrongState and stop the loop)."""
+    dossier = store.load_dossier(db, case_id)
+    round_no = dossier.case.scoring_round
+    feedback = dossier.round(round_no).feedback
+    panel = sorted(s.expert_id for s in dossier.voting_seats())  # as the demo does
+    receipts = []
+    for expert_id in panel[:limit]:
+        form = ScoreForm.model_validate(simulated_score(truth, expert_id, round_no, feedback,
+                                                        seed=seed, panel=panel))
+        receipts.append(record_score(db, case_id, expert_id, form.to_record(),
+                                     actor=f"expert:{expert_id}"))
+        if receipts[-1].claim.claimed:
+            break
+    return receipts
+
+
+def report_path(settings, dossier, gate: str) -> Path:
+    record = next(r for r in dossier.reports if r.gate == gate)
+    return settings.home / record.path
