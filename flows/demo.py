@@ -30,7 +30,7 @@ from flows.launcher import run_state, start_case_run
 from flows.submissions import submit_lab_results, submit_score
 
 SAMPLES = REPO_ROOT / "docs" / "samples"
-SAFETY_GATE_FILE = REPO_ROOT.parent / "shared" / "data" / "safety_gate_alerts_2022.jsonl"
+SAFETY_GATE_FILE = SAMPLES / "safety_gate" / "safety_gate_alerts_2022.jsonl"
 DEMO_ACTOR = "staff:demo"
 CASE_TIMEOUT_SECONDS = 600.0
 # Extra demo cases come from Safety Gate categories the demo roster can staff a panel for.
