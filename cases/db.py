@@ -23,9 +23,13 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session, SQLModel
 
 from cases import models  # noqa: F401 - registers the tables on SQLModel.metadata
-from cases.errors import InvalidInput
+from cases.errors import InvalidInput, RiskGateError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+class StoreUnavailable(RiskGateError):
+    exit_code = 5
 
 
 class Database:
@@ -50,7 +54,12 @@ class Database:
     @staticmethod
     def _sqlite_engine(parsed: sa.URL) -> sa.Engine:
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(parsed.database).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreUnavailable(f"cannot create {folder} for the case store: "
+                                       f"{exc.strerror}") from None
         engine = sa.create_engine(parsed, connect_args={"check_same_thread": False})
 
         @event.listens_for(engine, "connect")
@@ -70,7 +79,12 @@ class Database:
         return engine
 
     def create_all(self) -> None:
-        SQLModel.metadata.create_all(self.engine)
+        try:
+            SQLModel.metadata.create_all(self.engine)
+        except sa.exc.OperationalError as exc:
+            shown = make_url(self.url).render_as_string(hide_password=True)
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise StoreUnavailable(f"cannot open the case store {shown}: {reason}") from None
 
     @contextmanager
     def session(self) -> Iterator[Session]:

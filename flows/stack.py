@@ -124,6 +124,10 @@ def _ensure_server(settings: Settings, say: Callable[[str], None]) -> str:
             raise StackError(f"PREFECT_API_URL={settings.api_url} is not answering /health")
         return "external"
     if _healthy(settings.api_url):
+        ours = _read_pid(settings, "prefect-server")
+        if not (ours and _alive(ours["pid"])):
+            say(f"reusing the Prefect server already answering on {settings.api_url} (not "
+                "started from this RISKGATE_HOME; `riskgate server stop` will not stop it)")
         return "reused"
     say(f"starting the Prefect server on 127.0.0.1:{settings.prefect_port} "
         "(first start takes about 10 s)")

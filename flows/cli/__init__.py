@@ -8,7 +8,10 @@ that need Prefect start or reuse the local stack first; the others never import 
 
 from __future__ import annotations
 
+import os
 import sys
+import traceback
+from datetime import UTC, datetime
 
 import typer
 
@@ -52,4 +55,23 @@ def main(argv: list[str] | None = None) -> None:
         _fail(where + exc.format_message(), getattr(exc, "exit_code", 2))
     except KeyboardInterrupt:
         _fail("interrupted", 130)
+    except Exception as exc:  # a bug or a broken dependency: one line here, details in the log
+        if os.environ.get("RISKGATE_DEBUG") == "1":
+            raise
+        _fail(f"internal error: {type(exc).__name__}: {str(exc)[:200]} (traceback in "
+              f"{_log_traceback()}; RISKGATE_DEBUG=1 shows it here)", 70)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _log_traceback() -> str:
+    from cases.config import load_settings
+
+    try:
+        path = load_settings().logs_dir / "cli-errors.log"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as log:
+            log.write(f"--- {datetime.now(UTC).isoformat()} riskgate {' '.join(sys.argv[1:])}\n")
+            log.write(traceback.format_exc())
+        return str(path)
+    except Exception:  # never fail while reporting a failure
+        return "(could not write the log)"
