@@ -43,5 +43,8 @@ def advance_case(case_id: str) -> dict:
     settings = load_settings()
     flow_run_id = str(runtime.flow_run.id) if runtime.flow_run.id else None
     done = gates.advance(settings, case_id, run_step=_as_task, flow_run_id=flow_run_id)
+    if done.busy:
+        get_run_logger().info("case %s is being advanced by another run; nothing to do here",
+                              case_id)
     return {"case_id": done.case_id, "state": done.state, "gate": done.gate,
-            "gates": [s.gate for s in done.steps if s.completed]}
+            "gates": [s.gate for s in done.steps if s.completed], "busy": done.busy}

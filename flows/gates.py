@@ -22,7 +22,7 @@ from cases import failpoints, lease, store
 from cases.commits import DecisionRecord, GateCommit, ReportFile, RoundOpening, commit_gate
 from cases.config import Settings
 from cases.db import Database, database
-from cases.errors import WrongState
+from cases.errors import CaseBusy, WrongState
 from cases.facts import AssessmentSummary, disposal_facts, merge_signals, triage_facts
 from cases.follow_up import plan as follow_up_plan
 from cases.lifecycle import CLOSED, after_triage, gate_number, successor
@@ -368,23 +368,37 @@ class Advanced:
     steps: list[StepResult]
     started_at: datetime
     finished_at: datetime
+    busy: bool = False  # another run held the case; it will advance it
 
 
 def advance(settings: Settings, case_id: str, *, run_step: StepRunner = run_directly,
             flow_run_id: str | None = None) -> Advanced:
-    """Run the case's gates from the first incomplete one until it waits or closes."""
+    """Run the case's gates from the first incomplete one until it waits or closes.
+
+    A person's submission can make the case active again at any moment, including between this
+    run's last look at the state and the release of its lease — when a continuation started by
+    that submission finds the lease taken and ends. So the state is checked again after each
+    release, and this run goes on if the case became active meanwhile.
+    """
     db = database(settings.database_url)
     started = utcnow()
     steps: list[StepResult] = []
-    with lease.leased(db, case_id) as owner:
-        ctx = StepContext(settings=settings, db=db, case_id=case_id, owner=owner,
-                          flow_run_id=flow_run_id)
-        while True:
-            dossier = store.load_dossier(db, case_id)
-            case = dossier.case
-            if case.state != "active" or case.gate == CLOSED:
-                break
-            result = run_step(case.gate, GATE_STEPS[case.gate], ctx, dossier)
-            steps.append(result)
-            lease.renew(db, case_id, owner)
-    return Advanced(case_id, case.state, case.gate, steps, started, utcnow())
+    while True:
+        try:
+            with lease.leased(db, case_id) as owner:
+                ctx = StepContext(settings=settings, db=db, case_id=case_id, owner=owner,
+                                  flow_run_id=flow_run_id)
+                while True:
+                    dossier = store.load_dossier(db, case_id)
+                    case = dossier.case
+                    if case.state != "active" or case.gate == CLOSED:
+                        break
+                    steps.append(run_step(case.gate, GATE_STEPS[case.gate], ctx, dossier))
+                    lease.renew(db, case_id, owner)
+        except CaseBusy:
+            case = store.get_case(db, case_id)
+            return Advanced(case_id, case.state, case.gate, steps, started, utcnow(),
+                            busy=True)
+        case = store.get_case(db, case_id)
+        if case.state != "active" or case.gate == CLOSED:
+            return Advanced(case_id, case.state, case.gate, steps, started, utcnow())

@@ -11,7 +11,7 @@ import hashlib
 import pytest
 from docx import Document
 
-from cases import audit, store
+from cases import audit, lease, store
 from cases.signals import LabResultIn
 from cases.submissions import record_lab_results
 from flows import gates
@@ -141,3 +141,36 @@ def test_advancing_a_waiting_or_closed_case_does_nothing(settings, db, roster):
     again = gates.advance(settings, case_id)
     assert again.steps == [] and again.state == "closed"
     assert audit.verify(db, settings.home).events == events
+
+
+def test_a_continuation_that_finds_the_case_taken_ends_quietly(settings, db, roster):
+    case_id, truth = open_archetype(db, "toy_choking")
+    gates.advance(settings, case_id)
+    holder = lease.new_owner()
+    lease.acquire(db, case_id, holder)  # the first run, in its last moment
+    assert score_round(db, case_id, truth)[-1].claim.claimed
+    continuation = gates.advance(settings, case_id)
+    assert continuation.busy and continuation.steps == [] and continuation.state == "active"
+    lease.release(db, case_id, holder)
+    assert gates.advance(settings, case_id).state == "closed"
+
+
+def test_a_claim_landing_just_before_the_lease_is_released_is_not_lost(settings, db, roster,
+                                                                         monkeypatch):
+    """The run has looked (awaiting scores) and is about to release its lease when the quorum
+    lands; the continuation would find the lease taken. The run must notice and go on."""
+    case_id, truth = open_archetype(db, "toy_choking")
+    release = lease.release
+    landed = []
+
+    def quorum_then_release(db_, case, owner):
+        if store.get_case(db, case).state == "awaiting_scores" and not landed:
+            landed.append(score_round(db, case, truth)[-1].claim.claimed)
+        release(db_, case, owner)
+
+    monkeypatch.setattr(lease, "release", quorum_then_release)
+    done = gates.advance(settings, case_id)
+    assert landed == [True]
+    assert done.state == "closed" and not done.busy
+    assert [s.gate for s in done.steps if s.completed][-4:] == ["assessment", "disposal",
+                                                               "follow_up", "closure"]
