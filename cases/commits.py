@@ -87,19 +87,30 @@ class GateCommit:
     audit_detail: dict = field(default_factory=dict)
 
 
-def store_snapshot(session, decision: DecisionRecord) -> None:
-    """Keep the rulebook text; refuse a changed text under an unchanged name and version."""
-    existing = session.get(RulebookSnapshot, decision.rulebook_sha256)
-    if existing is not None:
-        return
+def _refuse_changed_version(session, name: str, version: str, sha256: str) -> bool:
+    """True if this exact text is stored already; raise if another text has this version."""
+    if session.get(RulebookSnapshot, sha256) is not None:
+        return True
     clash = session.exec(select(RulebookSnapshot).where(
-        RulebookSnapshot.name == decision.rulebook_name,
-        RulebookSnapshot.version == decision.rulebook_version)).first()
+        RulebookSnapshot.name == name, RulebookSnapshot.version == version)).first()
     if clash is not None:
         raise InvalidInput(
-            f"rulebook {decision.rulebook_name} {decision.rulebook_version} has changed since it "
-            f"was first used (sha256 {clash.sha256[:12]}…, now "
-            f"{decision.rulebook_sha256[:12]}…): give the changed rulebook a new version")
+            f"rulebook {name} {version} has changed since it was first used (sha256 "
+            f"{clash.sha256[:12]}…, now {sha256[:12]}…): give the changed rulebook a new version")
+    return False
+
+
+def check_rulebook_version(db: Database, name: str, version: str, sha256: str) -> None:
+    """Refuse, before a gate does any work, a rulebook edited without a new version."""
+    with db.session() as session:
+        _refuse_changed_version(session, name, version, sha256)
+
+
+def store_snapshot(session, decision: DecisionRecord) -> None:
+    """Keep the rulebook text; refuse a changed text under an unchanged name and version."""
+    if _refuse_changed_version(session, decision.rulebook_name, decision.rulebook_version,
+                               decision.rulebook_sha256):
+        return
     session.add(RulebookSnapshot(sha256=decision.rulebook_sha256, name=decision.rulebook_name,
                                  version=decision.rulebook_version, text=decision.rulebook_text,
                                  first_used_at=utcnow()))

@@ -19,7 +19,14 @@ from datetime import datetime
 from typing import Any
 
 from cases import failpoints, lease, store
-from cases.commits import DecisionRecord, GateCommit, ReportFile, RoundOpening, commit_gate
+from cases.commits import (
+    DecisionRecord,
+    GateCommit,
+    ReportFile,
+    RoundOpening,
+    check_rulebook_version,
+    commit_gate,
+)
 from cases.config import Settings
 from cases.db import Database, database
 from cases.errors import CaseBusy, WrongState
@@ -135,8 +142,14 @@ def intake_step(ctx: StepContext, d: Dossier) -> StepResult:
     return StepResult("intake", True, state, gate, outcome, report.path)
 
 
+def _rulebook(ctx: StepContext, kind: str) -> Rulebook:
+    rulebook = current_rulebook(kind)  # type: ignore[arg-type]
+    check_rulebook_version(ctx.db, rulebook.name, rulebook.version, rulebook.sha256)
+    return rulebook
+
+
 def triage_step(ctx: StepContext, d: Dossier) -> StepResult:
-    rulebook = current_rulebook("triage")
+    rulebook = _rulebook(ctx, "triage")
     history = store.history(ctx.db, d.case)
     facts = triage_facts(_profile(d), history, [r["result"] for r in _lab_results(d)])
     decision = decide_triage(rulebook, facts)
@@ -277,7 +290,7 @@ def assessment_step(ctx: StepContext, d: Dossier) -> StepResult:
 
 
 def disposal_step(ctx: StepContext, d: Dossier) -> StepResult:
-    rulebook = current_rulebook("disposal")
+    rulebook = _rulebook(ctx, "disposal")
     assessed = d.gate_record("assessment").outcome
     triage = d.gate_record("triage").outcome
     summary = AssessmentSummary(

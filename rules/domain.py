@@ -7,7 +7,7 @@ same thing in a signal, a rulebook, an expert's form and a report.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -55,9 +55,13 @@ class Vocabulary:
     def attr(self, code: str, key: str) -> str:
         return self.terms[code].attrs[key]
 
+    @cached_property
+    def _ranks(self) -> dict[str, int]:
+        return {code: index for index, code in enumerate(self.terms)}
+
     def rank(self, code: str) -> int:
         """Position in the file (0 first). For measures this is the protectiveness rank."""
-        return list(self.terms).index(code)
+        return self._ranks[code]
 
 
 @dataclass(frozen=True)

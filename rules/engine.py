@@ -106,7 +106,9 @@ class RuleEngine:
     def _fire_locked(self, loaded: _Loaded, facts: dict) -> tuple[str, ...]:
         handle = loaded.handle
         sid = self._prefix + str(next(self._sids))
-        message = json.dumps({**facts, "t": "case", "sid": sid}, ensure_ascii=False)
+        # Default arguments: json.dumps then reuses its cached C encoder (facts are validated
+        # codes, numbers and booleans, so ASCII escaping changes nothing).
+        message = json.dumps({**facts, "t": "case", "sid": sid})
         code, state = dre.assert_fact(handle, message)
         if code == _NOT_HANDLED:
             # Unreachable with the sink rule. Deleting this session could segfault (§3.2), so it

@@ -114,6 +114,9 @@ class Rule:
     line: int
     index: int  # definition order: durable breaks priority ties by it
     fields: tuple[str, ...] = field(default=())
+    # The list-valued outcomes (flags, measures, …) as (key, items): combining decisions reads
+    # them for every firing, so they are laid out once here.
+    list_outcomes: tuple[tuple[str, tuple[str, ...]], ...] = field(default=())
 
     def title_in(self, lang: str) -> str:
         return self.title.get(lang) or self.title["en"]
@@ -306,7 +309,9 @@ def _check_rule(raw: Any, index: int, kind: InputKind, table: dict[str, FieldSpe
         raise fail(f"then: {exc}", "then") from None
     return Rule(id=rule_id, title=title, priority=priority, condition=condition, then=then,
                 rationale=rationale, line=line or 0, index=index,
-                fields=fields_of(condition))
+                fields=fields_of(condition),
+                list_outcomes=tuple((key, tuple(value)) for key, value in then.items()
+                                    if isinstance(value, list)))
 
 
 def parse_rulebook(text: str, source: str = "<rulebook>") -> Rulebook:

@@ -117,6 +117,32 @@ def case_list(as_json: JsonFlag = False,
     console.print(table)
 
 
+@app.command("explain")
+def case_explain(
+    case_id: str,
+    gate: Annotated[str, typer.Option(help="triage or disposal")] = "triage",
+    as_json: JsonFlag = False,
+) -> None:
+    """Replay a stored rule decision under the rulebook version that made it."""
+    from cases.explain import explain
+
+    result = explain(db(), case_id, gate)
+    if as_json:
+        print_json(result.__dict__)
+    else:
+        book = result.rulebook
+        console.print(f"{case_id} {gate} (round {result.round}) under {book['name']} "
+                      f"{book['version']} (sha256 {book['sha256'][:16]}…)")
+        for step in result.replayed["trail"]:
+            console.print(f"  {step['order']}. {step['rule']} {step['title']['en']} — "
+                          + ", ".join(f"{k}={v}" for k, v in step["matched"].items()))
+        console.print("reproduced: the stored decision follows from that rulebook"
+                      if result.reproduced else
+                      "[red]NOT reproduced: the stored decision differs from a replay[/red]")
+    if not result.reproduced:
+        raise typer.Exit(7)
+
+
 @app.command("supplement")
 def case_supplement(
     case_id: str,
