@@ -92,11 +92,6 @@ def release(db: Database, case_id: str, owner: str) -> None:
                      .values(lease_owner=None, lease_expires=None))
 
 
-def holds(session, case_id: str, owner: str) -> bool:
-    case = session.get(Case, case_id)
-    return case is not None and case.lease_owner == owner
-
-
 @contextmanager
 def leased(db: Database, case_id: str, owner: str | None = None) -> Iterator[str]:
     """Hold the case's lease for the block; yields the owner string."""

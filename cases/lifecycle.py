@@ -24,8 +24,6 @@ GATES: tuple[Gate, ...] = ("intake", "triage", "lab_test", "panel", "assessment"
 CLOSED = "closed"
 
 State = Literal["active", "awaiting_lab", "awaiting_scores", "awaiting_information", "closed"]
-ACTIVE: State = "active"
-WAITING_STATES: tuple[State, ...] = ("awaiting_lab", "awaiting_scores", "awaiting_information")
 
 # Where the case goes after triage, by the triage decision's next gate.
 AFTER_TRIAGE: dict[str, tuple[Gate, State]] = {

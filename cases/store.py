@@ -23,7 +23,6 @@ from cases.models import (
     LabResult,
     PanelSeat,
     ReportRecord,
-    RulebookSnapshot,
     RuleDecision,
     Score,
     ScoringRound,
@@ -141,14 +140,6 @@ def roster(db: Database) -> list[Expert]:
         return list(session.exec(select(Expert).order_by(Expert.id)).all())
 
 
-def get_expert(db: Database, expert_id: str) -> Expert:
-    with db.session() as session:
-        expert = session.get(Expert, expert_id)
-    if expert is None:
-        raise NotFound(f"unknown expert {expert_id}")
-    return expert
-
-
 def open_seats(db: Database) -> dict[str, int]:
     """Voting seats each expert holds on cases that are not closed (the workload)."""
     with db.session() as session:
@@ -179,14 +170,6 @@ def upsert_experts(db: Database, experts: Iterable[Expert], *, actor: str) -> in
             audit.append(db, session, actor=actor, action="roster.updated",
                          detail={"experts": changed})
     return changed
-
-
-def rulebook_snapshot(db: Database, sha256: str) -> RulebookSnapshot:
-    with db.session() as session:
-        snapshot = session.get(RulebookSnapshot, sha256)
-    if snapshot is None:
-        raise NotFound(f"no stored rulebook with sha256 {sha256}")
-    return snapshot
 
 
 def list_cases(db: Database, limit: int = 50) -> list[Case]:

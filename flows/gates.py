@@ -39,10 +39,11 @@ from experts.aggregation import ExpertScore, aggregate_round, next_step
 from experts.panel import ExpertProfile, PanelRequest, select_panel
 from experts.protocol import Protocol
 from reports.render import render_report
-from rules.decisions import DisposalDecision, TriageDecision, decide_disposal, decide_triage
+from rules.decisions import decide_disposal, decide_triage
 from rules.domain import domain
 from rules.risk_matrix import BAND_LABELS
 from rules.rulebook import Rulebook, current_rulebook
+from rules.schema import InputKind
 
 SYSTEM_ACTOR = "riskgate"
 
@@ -99,13 +100,13 @@ def _commit(ctx: StepContext, commit: GateCommit) -> None:
     failpoints.hit(f"{commit.gate}.after_commit")
 
 
-def _decision_record(rulebook: Rulebook, decision: TriageDecision | DisposalDecision
-                     ) -> DecisionRecord:
-    data = decision.to_dict()
+def _decision_record(rulebook: Rulebook, recorded: dict, outcome: dict) -> DecisionRecord:
+    """`recorded` is Decision.to_dict(), serialised once for both the report and the store."""
     return DecisionRecord(rulebook_name=rulebook.name, rulebook_version=rulebook.version,
                           rulebook_sha256=rulebook.sha256, rulebook_text=rulebook.text,
-                          facts=data["facts"], fired=data["fired"], trail=data["trail"],
-                          outcome=decision.outcome(), engine=decision.engine)
+                          facts=recorded["facts"], fired=recorded["fired"],
+                          trail=recorded["trail"], outcome=outcome,
+                          engine=recorded["engine"])
 
 
 def _rulebook_info(rulebook: Rulebook) -> dict:
@@ -120,16 +121,12 @@ def _lab_results(d: Dossier) -> list[dict]:
     return from_signals + submitted
 
 
-def _profile(d: Dossier):
-    return merge_signals(d.signals)
-
-
 # --------------------------------------------------------------------------------------------
 # the steps
 
 
 def intake_step(ctx: StepContext, d: Dossier) -> StepResult:
-    profile = _profile(d)
+    profile = merge_signals(d.signals)
     report = _report(ctx, d, "intake", 1, d.case.opened_by,
                      signals=[s.model_dump(mode="json") for s in d.signals],
                      profile=dataclasses.asdict(profile))
@@ -142,8 +139,8 @@ def intake_step(ctx: StepContext, d: Dossier) -> StepResult:
     return StepResult("intake", True, state, gate, outcome, report.path)
 
 
-def _rulebook(ctx: StepContext, kind: str) -> Rulebook:
-    rulebook = current_rulebook(kind)  # type: ignore[arg-type]
+def _rulebook(ctx: StepContext, kind: InputKind) -> Rulebook:
+    rulebook = current_rulebook(kind)
     check_rulebook_version(ctx.db, rulebook.name, rulebook.version, rulebook.sha256)
     return rulebook
 
@@ -151,19 +148,19 @@ def _rulebook(ctx: StepContext, kind: str) -> Rulebook:
 def triage_step(ctx: StepContext, d: Dossier) -> StepResult:
     rulebook = _rulebook(ctx, "triage")
     history = store.history(ctx.db, d.case)
-    facts = triage_facts(_profile(d), history, [r["result"] for r in _lab_results(d)])
+    facts = triage_facts(merge_signals(d.signals), history, [r["result"] for r in _lab_results(d)])
     decision = decide_triage(rulebook, facts)
     round_no = d.case.triage_round + 1
     gate, state = after_triage(decision.next_gate)
     actor = f"{SYSTEM_ACTOR} (rulebook {rulebook.name} {rulebook.version})"
-    report = _report(ctx, d, "triage", round_no, actor, decision=decision.to_dict(),
-                     rulebook=_rulebook_info(rulebook),
-                     resolution=rulebook.resolution)
+    recorded = decision.to_dict()
+    report = _report(ctx, d, "triage", round_no, actor, decision=recorded,
+                     rulebook=_rulebook_info(rulebook), resolution=rulebook.resolution)
     outcome = decision.outcome()
     _commit(ctx, GateCommit(
         case_id=d.case.id, gate="triage", round=round_no, owner=ctx.owner, actor=actor,
         next_gate=gate, next_state=state, outcome=outcome, report=report,
-        decision=_decision_record(rulebook, decision),
+        decision=_decision_record(rulebook, recorded, outcome),
         case_fields={"priority": decision.priority, "triage_round": round_no},
         audit_detail={"fired": decision.fired}))
     return StepResult("triage", True, state, gate,
@@ -179,12 +176,11 @@ def lab_test_step(ctx: StepContext, d: Dossier) -> StepResult:
     results = _lab_results(d)
     if not results:
         # Commissioned; the case waits for results (riskgate lab submit). No report until then.
-        if d.case.state != "awaiting_lab":
-            _commit(ctx, GateCommit(
-                case_id=d.case.id, gate="lab_test", owner=ctx.owner, actor=SYSTEM_ACTOR,
-                next_gate="lab_test", next_state="awaiting_lab", complete=False,
-                audit_action="gate.lab_test.commissioned",
-                audit_detail={"items": [c["hazard"] for c in commissioned]}))
+        _commit(ctx, GateCommit(
+            case_id=d.case.id, gate="lab_test", owner=ctx.owner, actor=SYSTEM_ACTOR,
+            next_gate="lab_test", next_state="awaiting_lab", complete=False,
+            audit_action="gate.lab_test.commissioned",
+            audit_detail={"items": [c["hazard"] for c in commissioned]}))
         return StepResult("lab_test", False, "awaiting_lab", "lab_test",
                           {"commissioned": [c["hazard"] for c in commissioned]})
     evidence = "fail" if any(r["result"] == "fail" for r in results) else "pass"
@@ -299,18 +295,19 @@ def disposal_step(ctx: StepContext, d: Dossier) -> StepResult:
         consensus=assessed["consensus"], scope=assessed["scope"],
         vulnerable_users=assessed["vulnerable_users"],
         panel_measures=assessed["panel_measures"])
-    facts = disposal_facts(_profile(d), store.history(ctx.db, d.case), summary,
+    facts = disposal_facts(merge_signals(d.signals), store.history(ctx.db, d.case), summary,
                            fast_tracked=triage.get("next_gate") == "fast_track")
     decision = decide_disposal(rulebook, facts)
     actor = f"{SYSTEM_ACTOR} (rulebook {rulebook.name} {rulebook.version})"
-    report = _report(ctx, d, "disposal", 1, actor, decision=decision.to_dict(),
+    recorded = decision.to_dict()
+    report = _report(ctx, d, "disposal", 1, actor, decision=recorded,
                      rulebook=_rulebook_info(rulebook), assessment=assessed)
     outcome = decision.outcome()
     gate, state = successor("disposal")
     _commit(ctx, GateCommit(
         case_id=d.case.id, gate="disposal", owner=ctx.owner, actor=actor, next_gate=gate,
         next_state=state, outcome=outcome, report=report,
-        decision=_decision_record(rulebook, decision),
+        decision=_decision_record(rulebook, recorded, outcome),
         case_fields={"measures": decision.measure_codes},
         audit_detail={"fired": decision.fired, "measures": decision.measure_codes}))
     return StepResult("disposal", True, state, gate,

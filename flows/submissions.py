@@ -17,7 +17,7 @@ from cases.db import database
 from cases.errors import InvalidInput, RiskGateError, describe_validation_error
 from cases.signals import LabResultIn, SignalIn
 from cases.submissions import Claim, ScoreReceipt, add_information, record_lab_results, record_score
-from experts.scoring import ScoreForm
+from experts.scoring import read_score
 from flows.launcher import start_case_run
 
 
@@ -55,10 +55,7 @@ def _continue(claim: Claim, prepare: Prepare) -> str | None:
 
 def submit_score(settings: Settings, case_id: str, expert_id: str, form: dict, *,
                  actor: str | None = None, prepare: Prepare = None) -> Submitted:
-    try:
-        score = ScoreForm.model_validate(form)
-    except ValidationError as exc:
-        raise InvalidInput(describe_validation_error(exc, source="score")) from None
+    score = read_score(form, source="score")
     receipt = record_score(database(settings.database_url), case_id, expert_id,
                            score.to_record(), actor=actor or f"expert:{expert_id}")
     return Submitted(receipt.claim, _continue(receipt.claim, prepare), receipt)

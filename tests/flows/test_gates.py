@@ -174,3 +174,28 @@ def test_a_claim_landing_just_before_the_lease_is_released_is_not_lost(settings,
     assert done.state == "closed" and not done.busy
     assert [s.gate for s in done.steps if s.completed][-4:] == ["assessment", "disposal",
                                                                "follow_up", "closure"]
+
+
+def test_more_information_then_a_second_triage_round(settings, db, roster):
+    from cases.intake import open_case
+    from cases.submissions import add_information
+
+    vague = sample_signal(reference="vague-1")
+    vague = vague.model_copy(update={"product": vague.product.model_copy(update={"name": ""})})
+    case_id = open_case(db, vague, actor="staff:t", lang="zh").case_id
+    done = gates.advance(settings, case_id)
+    assert (done.state, done.gate) == ("awaiting_information", "triage")
+    first = store.load_dossier(db, case_id).decision("triage")
+    assert "T020" in first.fired and first.outcome["request_info"] == ["product"]
+
+    claim = add_information(db, case_id, sample_signal(reference="vague-1-more"), actor="t")
+    assert claim.claimed and claim.key == f"{case_id}:triage:r2"
+    done = gates.advance(settings, case_id)
+    assert done.state == "awaiting_scores"
+    dossier = store.load_dossier(db, case_id)
+    assert [(g.gate, g.round) for g in dossier.gates][:3] == [("intake", 1), ("triage", 1),
+                                                               ("triage", 2)]
+    assert dossier.decision("triage").round == 2 and "T020" not in dossier.decision(
+        "triage").fired
+    assert [(r.gate, r.round) for r in dossier.reports][1:3] == [("triage", 1), ("triage", 2)]
+    assert (settings.home / "reports" / case_id / "02-triage-r2.docx").is_file()
