@@ -150,13 +150,20 @@ def open_seats(db: Database) -> dict[str, int]:
         return {expert_id: n for expert_id, n in session.exec(query).all()}
 
 
-def upsert_experts(db: Database, experts: Iterable[Expert], *, actor: str) -> int:
-    """Add or update roster entries (seeding is repeatable); returns how many changed."""
+ROSTER_FIELDS = ("id", "name", "affiliation", "seniority", "categories", "hazards", "conflicts",
+                 "active", "email")
+
+
+def upsert_experts(db: Database, profiles: Iterable, *, actor: str) -> int:
+    """Add or update roster entries from expert profiles (experts.panel.ExpertProfile or
+    anything with the same attributes); seeding is repeatable. Returns how many changed."""
     changed = 0
     with db.session() as session:
-        for expert in experts:
-            current = session.get(Expert, expert.id)
-            fields = expert.model_dump()
+        for profile in profiles:
+            fields = {name: getattr(profile, name) for name in ROSTER_FIELDS}
+            for name in ("categories", "hazards", "conflicts"):
+                fields[name] = list(fields[name])
+            current = session.get(Expert, profile.id)
             if current is None:
                 session.add(Expert(**fields))
             elif current.model_dump() != fields:

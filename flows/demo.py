@@ -20,7 +20,6 @@ from cases.config import Settings
 from cases.db import database
 from cases.errors import RiskGateError, WrongState
 from cases.intake import open_case
-from cases.models import Expert
 from cases.safety_gate import alert_to_signal_data
 from cases.signals import parse_signal, read_signal_file
 from experts.roster import DEMO_ROSTER, load_roster
@@ -136,11 +135,8 @@ def demo_cases(count: int, tag: str) -> list[DemoCase]:
 
 
 def seed_roster(settings: Settings) -> int:
-    experts = [Expert(id=p.id, name=p.name, affiliation=p.affiliation, seniority=p.seniority,
-                      categories=list(p.categories), hazards=list(p.hazards),
-                      conflicts=list(p.conflicts), active=p.active, email=p.email)
-               for p in load_roster(DEMO_ROSTER)]
-    return store.upsert_experts(database(settings.database_url), experts, actor=DEMO_ACTOR)
+    return store.upsert_experts(database(settings.database_url), load_roster(DEMO_ROSTER),
+                                actor=DEMO_ACTOR)
 
 
 def _score_round(settings: Settings, item: DemoCase, dossier, round_no: int, seed: str) -> None:

@@ -22,6 +22,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -171,8 +172,6 @@ def _deployment_ready(settings: Settings, since: float) -> bool:
     polled = body.get("last_polled")
     if body.get("status") != "READY" or not polled:
         return False
-    from datetime import datetime
-
     return datetime.fromisoformat(polled.replace("Z", "+00:00")).timestamp() >= since - 1
 
 

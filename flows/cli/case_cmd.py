@@ -235,7 +235,6 @@ def experts_seed(
     = None,
 ) -> None:
     """Add or update experts from a roster file (repeatable)."""
-    from cases.models import Expert
     from experts.roster import DEMO_ROSTER, load_roster
 
     path = roster or DEMO_ROSTER
@@ -243,12 +242,8 @@ def experts_seed(
         profiles = load_roster(path)
     except ValueError as exc:
         raise InvalidInput(str(exc)) from None
-    experts = [Expert(id=p.id, name=p.name, affiliation=p.affiliation, seniority=p.seniority,
-                      categories=list(p.categories), hazards=list(p.hazards),
-                      conflicts=list(p.conflicts), active=p.active, email=p.email)
-               for p in profiles]
-    changed = store.upsert_experts(db(), experts, actor=current_user())
-    console.print(f"{len(experts)} experts in {path.name}; {changed} added or updated")
+    changed = store.upsert_experts(db(), profiles, actor=current_user())
+    console.print(f"{len(profiles)} experts in {path.name}; {changed} added or updated")
 
 
 @experts_app.command("list")
