@@ -35,7 +35,7 @@ from rules.decisions import decide_disposal, decide_triage  # noqa: E402
 from rules.engine import RuleEngine  # noqa: E402
 from rules.rulebook import RULEBOOK_DIR, current_rulebook  # noqa: E402
 from tests.rules.generators import random_case  # noqa: E402
-from tests.rules.reference import ReferenceRulebook  # noqa: E402
+from tests.rules.reference import ReferenceRulebook, comparable  # noqa: E402
 
 TARGET_CASES_PER_S = 5000
 TARGET_RATIO = 0.25
@@ -61,12 +61,6 @@ def _timed(run) -> tuple[float, int]:
     start = time.perf_counter()
     result = run()
     return time.perf_counter() - start, result
-
-
-def _comparable(decision) -> dict:
-    data = decision.to_dict()
-    return {k: v for k, v in data.items() if k not in ("kind", "trail", "facts", "rulebook",
-                                                        "engine")}
 
 
 def main() -> None:
@@ -97,8 +91,8 @@ def main() -> None:
     rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     mismatches = sum(
-        _comparable(decide_triage(triage, t, engine)) != ref_triage.decide(t)
-        or _comparable(decide_disposal(disposal, d, engine)) != ref_disposal.decide(d)
+        comparable(decide_triage(triage, t, engine)) != ref_triage.decide(t)
+        or comparable(decide_disposal(disposal, d, engine)) != ref_disposal.decide(d)
         for t, d in cases)
     assert fired == fired_reference or mismatches, "firing counts differ without a mismatch"
     firings = fired / len(cases)

@@ -47,10 +47,10 @@ def explain(db: Database, case_id: str, gate: str) -> Explanation:
         snapshot = session.get(RulebookSnapshot, decision.rulebook_sha256)
     rulebook = parse_rulebook(snapshot.text, source=f"{snapshot.name} {snapshot.version} "
                                                     "(stored)")
-    replay = DECIDERS[gate](rulebook, decision.facts).to_dict()
+    replay = DECIDERS[gate](rulebook, decision.facts)
     stored = {"fired": decision.fired, "trail": decision.trail, "outcome": decision.outcome}
-    replayed = {"fired": replay["fired"], "trail": replay["trail"],
-                "outcome": {k: replay[k] for k in decision.outcome}}
+    replayed = {"fired": replay.fired, "trail": [step.to_dict() for step in replay.trail],
+                "outcome": replay.outcome()}
     return Explanation(case_id=case_id, gate=gate, round=decision.round,
                        rulebook=rulebook.ref(), stored=stored, replayed=replayed,
                        reproduced=stored == replayed)

@@ -118,9 +118,6 @@ class Rule:
     # them for every firing, so they are laid out once here.
     list_outcomes: tuple[tuple[str, tuple[str, ...]], ...] = field(default=())
 
-    def title_in(self, lang: str) -> str:
-        return self.title.get(lang) or self.title["en"]
-
 
 @dataclass(frozen=True)
 class Rulebook:

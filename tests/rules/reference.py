@@ -125,6 +125,11 @@ class ReferenceRulebook:
         }
 
 
+def comparable(decision) -> dict:
+    """A production decision in the oracle's shape: the fired rules in order and the outcome."""
+    return {"fired": decision.fired, **decision.outcome()}
+
+
 def _united(thens: list[dict], key: str) -> list[str]:
     seen: list[str] = []
     for then in thens:

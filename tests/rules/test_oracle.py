@@ -22,7 +22,7 @@ from rules.engine import RuleEngine
 from rules.rulebook import RULEBOOK_DIR, current_rulebook, parse_rulebook
 from rules.schema import fields
 from tests.rules.generators import facts, strategy
-from tests.rules.reference import ReferenceRulebook
+from tests.rules.reference import ReferenceRulebook, comparable
 
 TRIAGE = current_rulebook("triage")
 DISPOSAL = current_rulebook("disposal")
@@ -31,22 +31,16 @@ REF_DISPOSAL = ReferenceRulebook.from_path(RULEBOOK_DIR / "disposal.yaml")
 ENGINE = RuleEngine()
 
 
-def production(decision) -> dict:
-    data = decision.to_dict()
-    drop = {"kind", "trail", "facts", "rulebook", "engine"}
-    return {key: value for key, value in data.items() if key not in drop}
-
-
 @settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(facts("triage"))
 def test_triage_agrees_with_the_oracle(case):
-    assert production(decide_triage(TRIAGE, case, ENGINE)) == REF_TRIAGE.decide(case)
+    assert comparable(decide_triage(TRIAGE, case, ENGINE)) == REF_TRIAGE.decide(case)
 
 
 @settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(facts("disposal"))
 def test_disposal_agrees_with_the_oracle(case):
-    assert production(decide_disposal(DISPOSAL, case, ENGINE)) == REF_DISPOSAL.decide(case)
+    assert comparable(decide_disposal(DISPOSAL, case, ENGINE)) == REF_DISPOSAL.decide(case)
 
 
 def test_the_generated_cases_do_exercise_the_rules():
@@ -140,6 +134,6 @@ def test_generated_rulebooks_agree_with_the_oracle(text, cases):
     rulebook = parse_rulebook(text, source="generated.yaml")
     reference = ReferenceRulebook(text)
     for case in cases:
-        assert production(decide_triage(rulebook, case, ENGINE)) == reference.decide(case), \
+        assert comparable(decide_triage(rulebook, case, ENGINE)) == reference.decide(case), \
             json.dumps(case, ensure_ascii=False)
 
