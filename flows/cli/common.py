@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import os
 import sys
 from typing import Any
 
@@ -12,7 +13,11 @@ from rich.console import Console
 from cases.config import Settings, load_settings
 from cases.db import Database, database
 
-console = Console()
+# Piped or logged output has no terminal width; rich would fall back to 80 columns and cut case
+# ids and rulebook tables into slivers. Wide enough for every table we print; COLUMNS still wins.
+_PIPED_WIDTH = 200
+console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ
+                  else _PIPED_WIDTH)
 err_console = Console(stderr=True)
 
 

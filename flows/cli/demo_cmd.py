@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -12,6 +12,9 @@ from rich.table import Table
 from cases.errors import InvalidInput
 from flows.cli.common import console, prefect_ready, print_json, say, settings
 from rules.domain import domain
+
+if TYPE_CHECKING:  # flows.demo imports Prefect; only the demo itself needs it at run time
+    from flows.demo import DemoRow
 
 
 def demo(
@@ -41,15 +44,23 @@ def demo(
         print_json({"ui": stack.ui_url, "seconds": round(total, 2),
                     "cases": [row.__dict__ for row in rows]})
         return
-    vocab = domain()
-    table = Table("case", "channel", "risk level", "measures", "gates passed", "reports",
-                  "rounds", "seconds", title=f"RiskGate demo — {len(rows)} cases")
-    for row in rows:
-        table.add_row(row.case_id, vocab.channels.name(row.channel, current.lang),
-                      row.risk_level or "—", ", ".join(row.measures) or "—",
-                      " → ".join(row.gates), str(row.reports), str(row.rounds or "—"),
-                      f"{row.seconds:.1f}")
-    console.print(table)
+    console.print(outcome_table(rows, current.lang))
     late = sum(row.late_scores for row in rows)
     console.print(f"reports under {current.reports_dir}; {late} late expert score(s) refused "
                   f"after the quorum; total {total:.1f} s; Prefect UI {stack.ui_url}")
+
+
+def outcome_table(rows: list[DemoRow], lang: str) -> Table:
+    """The demo's closing table: one row per case, ids whole so they can be copied."""
+    vocab = domain()
+    table = Table(title=f"RiskGate demo — {len(rows)} cases")
+    table.add_column("case", no_wrap=True)
+    for header in ("channel", "risk level", "measures", "gates passed", "reports", "rounds",
+                   "seconds"):
+        table.add_column(header)
+    for row in rows:
+        table.add_row(row.case_id, vocab.channels.name(row.channel, lang),
+                      row.risk_level or "—", ", ".join(row.measures) or "—",
+                      " → ".join(row.gates), str(row.reports), str(row.rounds or "—"),
+                      f"{row.seconds:.1f}")
+    return table

@@ -97,3 +97,19 @@ def test_argument_errors_are_one_line_too(capsys, db):
     assert code == 2 and "No such command 'shw'" in one_line_error(err)
     code, _, err = run(capsys, "case", "show", "RG-NOPE")
     assert code == 3 and one_line_error(err) == "error: no case RG-NOPE\n"
+
+
+def test_the_demo_table_keeps_case_ids_whole_on_a_narrow_terminal():
+    from rich.console import Console
+
+    from flows.cli.demo_cmd import outcome_table
+    from flows.demo import DemoRow
+
+    row = DemoRow(case_id="RG-20261122-VZ3WT", key="toy_choking", channel="complaint_12365",
+                  state="closed", risk_level="serious",
+                  measures=["recall", "delisting", "consumer_warning"],
+                  gates=["intake", "triage", "panel", "assessment", "disposal", "follow_up",
+                         "closure"], reports=7, rounds=1, late_scores=1, seconds=11.2)
+    narrow = Console(width=80, record=True)
+    narrow.print(outcome_table([row], "zh"))
+    assert "RG-20261122-VZ3WT" in narrow.export_text()
