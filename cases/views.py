@@ -3,14 +3,18 @@
 The keys are a contract (tests, scripts and the portal read them): id, state, gate, risk_level,
 measures, panel [{expert_id, role}], reports [{gate, path, sha256}]. Add keys; do not rename.
 Scores of an open round stay blind: only counts are shown until the round closes.
+Report paths are relative to `home` (the data directory) so that a data directory can be moved
+or archived whole; `home` is absolute.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from cases.store import Dossier
 
 
-def case_summary(dossier: Dossier) -> dict:
+def case_summary(dossier: Dossier, home: Path) -> dict:
     case = dossier.case
     current = dossier.round(case.scoring_round) if case.scoring_round else None
     return {
@@ -35,6 +39,7 @@ def case_summary(dossier: Dossier) -> dict:
         },
         "signals": [{"channel": r.channel, "reference": r.reference}
                     for r in dossier.signal_rows],
+        "home": str(home),
         "reports": [{"gate": r.gate, "round": r.round, "path": r.path, "sha256": r.sha256,
                      "template_version": r.template_version}
                     for r in dossier.reports],

@@ -69,7 +69,7 @@ def case_run(
 
 
 def _print_waiting(current, case_id: str, as_json: bool) -> None:
-    summary = case_summary(store.load_dossier(db(current), case_id))
+    summary = case_summary(store.load_dossier(db(current), case_id), current.home)
     if as_json:
         print_json(summary)
         return
@@ -84,7 +84,8 @@ def _print_waiting(current, case_id: str, as_json: bool) -> None:
 @app.command("show")
 def case_show(case_id: str, as_json: JsonFlag = False) -> None:
     """Show a case: state, gate, risk, measures, panel, reports."""
-    summary = case_summary(store.load_dossier(db(), case_id))
+    current = settings()
+    summary = case_summary(store.load_dossier(db(current), case_id), current.home)
     if as_json:
         print_json(summary)
         return
@@ -96,7 +97,8 @@ def case_show(case_id: str, as_json: JsonFlag = False) -> None:
     table.add_row("panel", ", ".join(f"{p['expert_id']} ({p['role']})"
                                      for p in summary["panel"]) or "—")
     for report in summary["reports"]:
-        table.add_row("report", f"{report['path']}  sha256 {report['sha256'][:16]}…")
+        table.add_row("report", f"{current.home / report['path']}  "
+                                f"sha256 {report['sha256'][:16]}…")
     console.print(table)
 
 

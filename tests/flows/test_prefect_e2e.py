@@ -121,6 +121,7 @@ def test_a_case_waits_for_its_panel_and_the_quorum_resumes_it(stack):
     assert closed["gate"] == "closed" and closed["risk_level"] == "serious"
     assert "recall" in closed["measures"]
     assert [r["gate"] for r in closed["reports"]] == SEVEN_GATES
+    assert Path(closed["home"]) == stack.home.resolve()
     for report in closed["reports"]:
         assert (stack.home / report["path"]).is_file() and len(report["sha256"]) == 64
 
