@@ -1,6 +1,7 @@
 """Rule evaluation throughput: durable-rules (the production path) against the reference
 interpreter, in one run, on one core.
 
+    pip install -e '.[test]'    # the case generator and the oracle live in tests/
     python bench/rules.py [--cases 10000] [--seed 42] [--repeats 3]
 
 Each case goes through triage and disposal with the full production path: fact validation,
@@ -34,8 +35,12 @@ sys.path.insert(0, str(REPO))
 from rules.decisions import decide_disposal, decide_triage  # noqa: E402
 from rules.engine import RuleEngine  # noqa: E402
 from rules.rulebook import RULEBOOK_DIR, current_rulebook  # noqa: E402
-from tests.rules.generators import random_case  # noqa: E402
-from tests.rules.reference import ReferenceRulebook, comparable  # noqa: E402
+
+try:
+    from tests.rules.generators import random_case
+    from tests.rules.reference import ReferenceRulebook, comparable
+except ModuleNotFoundError as missing:  # hypothesis comes with the test extras
+    sys.exit(f"error: bench/rules.py needs the test extras ({missing}): pip install -e '.[test]'")
 
 TARGET_CASES_PER_S = 5000
 TARGET_RATIO = 0.25

@@ -43,6 +43,11 @@ class Firing(NamedTuple):
                 "rationale": self.rationale}
 
 
+# Firing(...) goes through a generated Python __new__; tuple.__new__ builds the same
+# NamedTuple without that frame (the trail is built for every firing of every evaluation).
+_new_firing = tuple.__new__
+
+
 def trail_for(rulebook: Rulebook, fired: tuple[str, ...], facts: Mapping[str, Any],
               *united_keys: str) -> tuple[tuple[Firing, ...], dict[str, list[str]]]:
     """The trail of the fired rules and, in the same pass, the union in firing order of the
@@ -52,9 +57,9 @@ def trail_for(rulebook: Rulebook, fired: tuple[str, ...], facts: Mapping[str, An
     trail = []
     for order, rule_id in enumerate(fired, start=1):
         rule = by_id[rule_id]
-        trail.append(Firing(order, rule_id, rule.title, rule.priority,
-                            {name: facts[name] for name in rule.fields}, rule.then,
-                            rule.rationale))
+        trail.append(_new_firing(Firing, (order, rule_id, rule.title, rule.priority,
+                                          {name: facts[name] for name in rule.fields},
+                                          rule.then, rule.rationale)))
         for key, items in rule.list_outcomes:
             bucket = united.get(key)
             if bucket is not None:

@@ -63,6 +63,7 @@ def _no_action(c) -> None:  # registered because durable requires a `run` per ru
 class _Loaded:
     handle: int
     rule_ids: frozenset[str]
+    fields: tuple[str, ...]  # what the conditions read; only these are sent
 
 
 class RuleEngine:
@@ -89,7 +90,8 @@ class RuleEngine:
                 rule["run"] = "none"  # Host.register_rulesets demands one; see _no_action
             self._host.register_rulesets({name: definition})
             handle = self._host.get_ruleset(name)._handle
-            loaded = _Loaded(handle, frozenset(definition) - {SINK_RULE})
+            loaded = _Loaded(handle, frozenset(definition) - {SINK_RULE},
+                             rulebook.tested_fields)
             self._loaded[name] = loaded
         return loaded
 
@@ -106,9 +108,16 @@ class RuleEngine:
     def _fire_locked(self, loaded: _Loaded, facts: dict) -> tuple[str, ...]:
         handle = loaded.handle
         sid = self._prefix + str(next(self._sids))
+        try:
+            fact = {name: facts[name] for name in loaded.fields}
+        except KeyError as missing:
+            raise RuleEngineError(f"fact {missing} missing: facts must come from "
+                                  "rules.schema.validate_facts") from None
+        fact["t"] = "case"
+        fact["sid"] = sid
         # Default arguments: json.dumps then reuses its cached C encoder (facts are validated
         # codes, numbers and booleans, so ASCII escaping changes nothing).
-        message = json.dumps({**facts, "t": "case", "sid": sid})
+        message = json.dumps(fact)
         code, state = dre.assert_fact(handle, message)
         if code == _NOT_HANDLED:
             # Unreachable with the sink rule. Deleting this session could segfault (§3.2), so it

@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from rules.engine import RuleEngine
+from rules.engine import RuleEngine, RuleEngineError
 from rules.rulebook import RulebookError, bundled_rulebooks, load_rulebook, parse_rulebook
 
 HEADER = """\
@@ -45,6 +45,18 @@ def test_the_good_rule_is_accepted_and_compiles():
     assert (rule.id, rule.line, rule.fields) == ("T001", 9, ("target_users", "hazards"))
     assert RuleEngine().fire(book, {"target_users": "infants", "hazards": ["choking"]}) == (
         "T001",)
+
+
+def test_the_engine_sends_only_tested_fields_and_names_a_missing_one():
+    book = parse_rulebook(HEADER + GOOD_RULE, source="book.yaml")
+    assert book.tested_fields == ("target_users", "hazards")
+    engine = RuleEngine()
+    # A field no condition reads is not sent (nor needed); a tested one that is absent would
+    # silently fail every test in durable, so the engine refuses it by name.
+    assert engine.fire(book, {"target_users": "infants", "hazards": ["choking"],
+                              "injuries": 3}) == ("T001",)
+    with pytest.raises(RuleEngineError, match="fact 'hazards' missing"):
+        engine.fire(book, {"target_users": "infants"})
 
 
 @pytest.mark.parametrize(("rules", "line", "rule_id", "message"), [

@@ -54,6 +54,8 @@ def test_rules_eval_prints_decision_and_trail(capsys):
     ("{", "not valid JSON at line 1 column 2"),
     ('{"triage": {"channel": "x"}}', "channel_credibility: missing triage field (and 22 more)"),
     ('{"triage": {"sid": "x"}}', "sid: reserved field name"),
+    ('{"triage": {"colour": "red"}}', "colour: unknown triage field"),
+    ('{"triage": ["channel"]}', "triage facts: expected an object of fields, got ['channel']"),
     ('{"tirage": {}}', "tirage: unknown key"),
 ])
 def test_rules_eval_refuses_bad_case_files(capsys, tmp_path, content, message):
