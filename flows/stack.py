@@ -34,6 +34,9 @@ from flows.deployments import PREFECT_YAML, REPO_ROOT
 SERVER_START_TIMEOUT = 120.0
 RUNNER_READY_TIMEOUT = 90.0
 RUNNER_POLL_SECONDS = "1"
+# A runner that polled within this many seconds may still be alive; half of it is how long we
+# watch whether it polls again (ours poll every second, and the server records it within ~2 s).
+FOREIGN_RUNNER_WINDOW = 6.0
 
 
 class StackError(RiskGateError):
@@ -158,21 +161,52 @@ def _runner_fingerprint(settings: Settings) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _deployment_ready(settings: Settings, since: float) -> bool:
+def _case_deployment(settings: Settings) -> dict | None:
+    """The case deployment as the server has it, or None if it is not there (yet)."""
     from flows.deployments import case_deployment_name
 
     try:
         response = httpx.get(f"{settings.api_url}/deployments/name/{case_deployment_name()}",
                              timeout=2.0)
     except httpx.HTTPError:
-        return False
-    if response.status_code != 200:
-        return False
-    body = response.json()
-    polled = body.get("last_polled")
-    if body.get("status") != "READY" or not polled:
-        return False
-    return datetime.fromisoformat(polled.replace("Z", "+00:00")).timestamp() >= since - 1
+        return None
+    return response.json() if response.status_code == 200 else None
+
+
+def _last_polled(deployment: dict | None) -> float | None:
+    """When a runner last asked for the deployment's runs (epoch seconds), if ever."""
+    polled = (deployment or {}).get("last_polled")
+    return datetime.fromisoformat(polled.replace("Z", "+00:00")).timestamp() if polled else None
+
+
+def _deployment_ready(settings: Settings, since: float) -> bool:
+    deployment = _case_deployment(settings)
+    polled = _last_polled(deployment)
+    return bool(deployment and deployment.get("status") == "READY" and polled
+                and polled >= since - 1)
+
+
+def _refuse_a_foreign_runner(settings: Settings) -> None:
+    """Stop a second RISKGATE_HOME from serving the deployments of a server another home uses.
+
+    Every home's runner serves the same deployment names; with two on one server either runner
+    may take the other's flow runs, which then fail with "no case" in the wrong store. A runner
+    this home did not start is polling if `last_polled` still advances after a few polls'
+    time (ours poll every RUNNER_POLL_SECONDS; a runner that just died does not advance it).
+    """
+    first = _last_polled(_case_deployment(settings))
+    if first is None or time.time() - first > FOREIGN_RUNNER_WINDOW:
+        return
+    time.sleep(FOREIGN_RUNNER_WINDOW / 2)
+    again = _last_polled(_case_deployment(settings))
+    if again is not None and again > first:
+        raise StackError(
+            f"something else already serves the case deployment on {settings.api_url} "
+            f"(the runner of another RISKGATE_HOME, or workers of the deployed pool); two "
+            f"stores on one Prefect server would take each other's flow runs. Give this home its "
+            f"own "
+            f"server with RISKGATE_PREFECT_PORT (e.g. {settings.prefect_port + 1}), or stop the "
+            f"other with `RISKGATE_HOME=<its home> riskgate server stop`")
 
 
 def _ensure_runner(settings: Settings, say: Callable[[str], None]) -> str:
@@ -183,6 +217,7 @@ def _ensure_runner(settings: Settings, say: Callable[[str], None]) -> str:
             return "reused"
         say("restarting the runner (its server, store or prefect.yaml changed)")
         _stop(settings, "runner")
+    _refuse_a_foreign_runner(settings)
     say("starting the RiskGate runner (serves the deployments in prefect.yaml)")
     env = {**prefect_env(settings), **settings.child_env(),
            "PREFECT_RUNNER_POLL_FREQUENCY": RUNNER_POLL_SECONDS}

@@ -179,3 +179,18 @@ def test_demo_runs_every_archetype_through_the_deployments(stack):
     channels = {row["channel"] for row in rows.values()}
     assert channels == {"complaint_12365", "supervision_sampling", "foreign_regulator",
                         "consumer_association", "online_opinion"}
+
+
+def test_a_second_home_is_refused_on_a_server_another_home_serves(stack, tmp_path):
+    """Two stores behind one server's deployments would take each other's flow runs (seen: a
+    case opened in the second home failed with "no case" in the first home's runner)."""
+    other = Stack(tmp_path / "other-home", stack.port)
+    refused = other.cli("server", "start", check=False)
+    assert refused.returncode == 5, refused.stdout + refused.stderr
+    assert "something else already serves the case deployment" in refused.stderr
+    assert f"RISKGATE_PREFECT_PORT (e.g. {stack.port + 1})" in refused.stderr
+    assert not (other.home / "run" / "runner.json").exists()
+    # The first home is untouched: its runner still takes its cases.
+    case_id = open_sample(stack, "SECOND-HOME-REFUSED")
+    stack.cli("case", "run", case_id)
+    assert stack.json("case", "show", case_id)["gate"] == "assessment"
