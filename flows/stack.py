@@ -203,10 +203,9 @@ def _refuse_a_foreign_runner(settings: Settings) -> None:
         raise StackError(
             f"something else already serves the case deployment on {settings.api_url} "
             f"(the runner of another RISKGATE_HOME, or workers of the deployed pool); two "
-            f"stores on one Prefect server would take each other's flow runs. Give this home its "
-            f"own "
-            f"server with RISKGATE_PREFECT_PORT (e.g. {settings.prefect_port + 1}), or stop the "
-            f"other with `RISKGATE_HOME=<its home> riskgate server stop`")
+            f"stores on one Prefect server would take each other's flow runs. Give this home "
+            f"its own server with RISKGATE_PREFECT_PORT (e.g. {settings.prefect_port + 1}), or "
+            f"stop the other with `RISKGATE_HOME=<its home> riskgate server stop`")
 
 
 def _ensure_runner(settings: Settings, say: Callable[[str], None]) -> str:

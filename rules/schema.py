@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 from rules.domain import domain
 from rules.risk_matrix import BAND_COUNT, LEVELS
@@ -182,7 +182,7 @@ def validate_facts(kind: InputKind, data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _reject_field_names(kind: InputKind, table: Mapping[str, FieldSpec],
-                        data: Mapping[str, Any]) -> None:
+                        data: Mapping[str, Any]) -> NoReturn:
     """Raise the FactError that says which field name is reserved, unknown or missing."""
     reserved = RESERVED_FIELDS.intersection(data)
     if reserved:
