@@ -1,48 +1,76 @@
-"""The audit log: append-only and hash-chained, so that removal or change is detectable.
+"""The audit log: append-only and hash-chained, covering the content of every decisive record.
 
 Each event's hash is SHA-256 over its canonical JSON (seq, time, case, actor, action, detail) and
 the previous event's hash. Events are appended inside the transaction that does the work they
-record, so an event exists exactly when its change does. `verify` recomputes the chain and checks
-every report file against the SHA-256 in the manifest.
+record, so an event exists exactly when its change does, and each lists the records that
+transaction wrote or changed with their content digests (cases/records.py): signals, gate
+records, rule decisions, seats, rounds, every score version, lab results, report manifest rows,
+the roster and the case itself (its state after the event).
+
+`verify` checks three things against each other: the chain (nothing inserted, removed, reordered
+or altered), the stored rows against the digests the chain recorded (nothing edited, added or
+deleted outside RiskGate), and each report file against its manifest row (and every file under
+reports/ against the manifest). It reads one consistent snapshot and then hashes files outside
+any transaction, so it never holds the store's write lock while it works. The chain head can be
+exported (`anchor`) and recorded outside the system; `verify(anchor=…)` then proves that nothing
+up to it changed and that no event after it was cut away.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
+import os
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from cases import records
 from cases.db import Database
-from cases.models import AuditEvent, ReportRecord, utcnow
+from cases.errors import InvalidInput
+from cases.models import AuditEvent, Case, utcnow
 
 GENESIS = "0" * 64
-
-
-def _canonical_time(at: datetime) -> str:
-    return at.astimezone(UTC).isoformat(timespec="microseconds")
+STAGING_DIR = ".staging"  # reports being written before their commit (cases/commits.py)
+_ANCHOR = re.compile(r"^(?P<seq>\d{1,18}):(?P<hash>[0-9a-f]{64})$")
 
 
 def event_hash(seq: int, at: datetime, case_id: str | None, actor: str, action: str,
                detail: dict, prev_hash: str) -> str:
-    body = json.dumps({"seq": seq, "at": _canonical_time(at), "case": case_id, "actor": actor,
-                       "action": action, "detail": detail, "prev": prev_hash},
-                      sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    body = records.canonical_json({"seq": seq, "at": records.canonical_time(at),
+                                   "case": case_id, "actor": actor, "action": action,
+                                   "detail": detail, "prev": prev_hash})
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
 def append(db: Database, session: Session, *, actor: str, action: str,
-           case_id: str | None = None, detail: dict | None = None) -> AuditEvent:
-    """Add one event to the chain inside the caller's transaction."""
+           case_id: str | None = None, detail: dict | None = None,
+           rows: Iterable[Any] = ()) -> AuditEvent:
+    """Add one event to the chain inside the caller's transaction.
+
+    `rows` are the ORM rows the transaction wrote or changed; the case named by `case_id` is
+    always added, so the chain holds every case's state after each of its events.
+    """
+    session.flush()
+    covered = list(rows)
+    if case_id is not None:
+        case = session.get(Case, case_id)
+        if case is not None and all(row is not case for row in covered):
+            covered.append(case)
     db.lock_audit_chain(session)
-    last = session.exec(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1)).first()
+    last = session.exec(select(AuditEvent).order_by(AuditEvent.seq.desc())  # type: ignore[attr-defined]
+                        .limit(1)).first()
     seq = (last.seq + 1) if last else 1
     prev = last.hash if last else GENESIS
     at = utcnow()
-    payload = json.loads(json.dumps(detail or {}, ensure_ascii=False, default=str))
+    payload = records.canonical_loads(detail or {})
+    if covered:
+        payload["records"] = records.record_entries(covered)
     event = AuditEvent(seq=seq, at=at, case_id=case_id, actor=actor, action=action,
                        detail=payload, prev_hash=prev,
                        hash=event_hash(seq, at, case_id, actor, action, payload, prev))
@@ -51,10 +79,16 @@ def append(db: Database, session: Session, *, actor: str, action: str,
     return event
 
 
+# --------------------------------------------------------------------------------------------
+# verification
+
+
 @dataclass
 class Verification:
     events: int = 0
+    records: int = 0
     reports: int = 0
+    head: str | None = None  # "seq:hash" of the last event
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -62,31 +96,196 @@ class Verification:
         return not self.problems
 
 
-def verify(db: Database, home: Path) -> Verification:
-    """Recompute the chain and check each report file's SHA-256 against its manifest entry."""
-    result = Verification()
-    with db.session() as session:
-        prev, expected_seq = GENESIS, 1
-        for event in session.exec(select(AuditEvent).order_by(AuditEvent.seq)):
-            result.events += 1
-            if event.seq != expected_seq:
-                result.problems.append(f"audit event {expected_seq} is missing "
-                                       f"(next is {event.seq})")
-            if event.prev_hash != prev:
-                result.problems.append(f"audit event {event.seq}: previous-hash link broken")
-            recomputed = event_hash(event.seq, event.at, event.case_id, event.actor,
-                                    event.action, event.detail, event.prev_hash)
-            if recomputed != event.hash:
-                result.problems.append(f"audit event {event.seq} ({event.action}) was altered")
-            prev, expected_seq = event.hash, event.seq + 1
-        for report in session.exec(select(ReportRecord).order_by(ReportRecord.id)):
-            result.reports += 1
-            path = home / report.path
-            if not path.is_file():
-                result.problems.append(f"report missing: {report.path}")
+@dataclass(frozen=True)
+class _Snapshot:
+    events: list[dict]
+    rows: dict[str, list[dict]]  # kind name -> rows
+    rulebooks: list[dict]
+    vocabularies: list[dict]
+
+
+def _read_snapshot(db: Database) -> _Snapshot:
+    metadata = sa.MetaData()
+    with db.read_session() as session:
+        connection = session.connection()
+        metadata.reflect(connection, only=[k.table for k in records.KINDS.values()]
+                         + ["auditevent", "rulebooksnapshot", "vocabularysnapshot"])
+
+        def rows(table: str, order: str) -> list[dict]:
+            t = metadata.tables[table]
+            return [dict(r) for r in connection.execute(sa.select(t).order_by(t.c[order]))
+                    .mappings()]
+
+        return _Snapshot(
+            events=rows("auditevent", "seq"),
+            rows={kind.name: rows(kind.table, kind.key) for kind in records.KINDS.values()},
+            rulebooks=rows("rulebooksnapshot", "sha256"),
+            vocabularies=rows("vocabularysnapshot", "sha256"))
+
+
+def _describe(kind: records.Kind, row: dict) -> str:
+    named = ", ".join(f"{c} {row.get(c)}" for c in kind.describe)
+    return f"{kind.name} {row[kind.key]}" + (f" ({named})" if named else "")
+
+
+def _check_chain(snapshot: _Snapshot, result: Verification) -> None:
+    prev, expected_seq = GENESIS, 1
+    for event in snapshot.events:
+        result.events += 1
+        seq = event["seq"]
+        if seq != expected_seq:
+            result.problems.append(f"audit event {expected_seq} is missing (next is {seq})"
+                                   if seq > expected_seq else
+                                   f"audit event {seq} is out of order (expected {expected_seq})")
+        if event["prev_hash"] != prev:
+            result.problems.append(f"audit event {seq}: previous-hash link broken (the event "
+                                   "before it was changed, removed or reordered)")
+        recomputed = event_hash(seq, event["at"], event["case_id"], event["actor"],
+                                event["action"], event["detail"], event["prev_hash"])
+        if recomputed != event["hash"]:
+            result.problems.append(f"audit event {seq} ({event['action']}) was altered: its "
+                                   "content does not match its hash")
+        prev, expected_seq = event["hash"], seq + 1
+    if snapshot.events:
+        last = snapshot.events[-1]
+        result.head = f"{last['seq']}:{last['hash']}"
+
+
+def _check_anchor(snapshot: _Snapshot, anchor: str, result: Verification) -> None:
+    match = _ANCHOR.match(anchor.strip())
+    if match is None:
+        raise InvalidInput(f"anchor {anchor[:80]!r}: expected SEQ:SHA256 as `riskgate audit "
+                           "anchor` prints it")
+    seq, wanted = int(match["seq"]), match["hash"]
+    event = next((e for e in snapshot.events if e["seq"] == seq), None)
+    last = snapshot.events[-1]["seq"] if snapshot.events else 0
+    if event is None:
+        if seq > last:
+            result.problems.append(f"the anchor is audit event {seq} but the chain ends at "
+                                   f"event {last}: events {last + 1}..{seq} were removed")
+        else:
+            result.problems.append(f"the anchored audit event {seq} is missing")
+    elif event["hash"] != wanted:
+        result.problems.append(f"audit event {seq} does not match the anchor (hash "
+                               f"{event['hash'][:12]}…, anchor {wanted[:12]}…): the chain up to "
+                               "it was rewritten")
+
+
+def _recorded(snapshot: _Snapshot) -> dict[str, tuple[int, dict]]:
+    """The latest digest the chain recorded for each ref, with the event's seq."""
+    latest: dict[str, tuple[int, dict]] = {}
+    for event in snapshot.events:
+        entries = (event["detail"] or {}).get("records") or {}
+        if isinstance(entries, dict):
+            for ref, recorded in entries.items():
+                latest[ref] = (event["seq"], recorded if isinstance(recorded, dict)
+                               else {"sha256": recorded})
+    return latest
+
+
+def _check_records(snapshot: _Snapshot, result: Verification) -> None:
+    recorded = _recorded(snapshot)
+    present: set[str] = set()
+    for kind in records.KINDS.values():
+        for row in snapshot.rows[kind.name]:
+            result.records += 1
+            ref = records.ref(kind, row)
+            present.add(ref)
+            current = records.digest(kind, row)
+            if ref not in recorded:
+                result.problems.append(f"{_describe(kind, row)}: no audit event records it "
+                                       "(written outside RiskGate, or its event was removed)")
                 continue
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
-            if digest != report.sha256:
-                result.problems.append(f"report changed: {report.path} (sha256 {digest[:12]}…, "
-                                       f"manifest {report.sha256[:12]}…)")
+            seq, entry = recorded[ref]
+            if entry.get("sha256") != current["sha256"]:
+                fields = records.differing_fields(entry, current)
+                what = (", ".join(fields) + (" differ" if len(fields) > 1 else " differs")
+                        if fields else "its content differs")
+                result.problems.append(f"{_describe(kind, row)}: {what} from what audit event "
+                                       f"{seq} recorded")
+    for ref, (seq, _) in sorted(recorded.items(), key=lambda item: item[1][0]):
+        if ref not in present:
+            result.problems.append(f"{ref.replace(':', ' ', 1)}, recorded by audit event {seq}, "
+                                   "is missing from the store")
+
+
+def _check_snapshots(snapshot: _Snapshot, result: Verification) -> None:
+    for kind, rows in (("rulebook", snapshot.rulebooks), ("vocabulary", snapshot.vocabularies)):
+        for row in rows:
+            actual = hashlib.sha256(row["text"].encode("utf-8")).hexdigest()
+            if actual != row["sha256"]:
+                result.problems.append(f"{kind} snapshot {row['sha256'][:12]}… was altered: its "
+                                       f"text hashes to {actual[:12]}…")
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.relative_to(folder)
+        return True
+    except ValueError:
+        return False
+
+
+def _check_reports(snapshot: _Snapshot, home: Path, result: Verification) -> None:
+    home = home.resolve()
+    reports_dir = home / "reports"
+    listed: set[Path] = set()
+    for report in snapshot.rows["report"]:
+        result.reports += 1
+        relative = str(report["path"])
+        where = f"report {relative} (case {report['case_id']}, gate {report['gate']})"
+        candidate = home / relative
+        if Path(relative).is_absolute() or ".." in Path(relative).parts \
+                or not _inside(candidate, reports_dir):
+            result.problems.append(f"{where}: the manifest path leads outside the reports "
+                                   "directory; it was not read")
+            continue
+        listed.add(candidate)
+        resolved = Path(os.path.realpath(candidate))
+        if resolved != candidate or not _inside(resolved, reports_dir.resolve()):
+            result.problems.append(f"{where}: the path goes through a symbolic link "
+                                   f"(to {resolved}); it was not read")
+            continue
+        if not candidate.is_file():
+            result.problems.append(f"{where}: the file is missing")
+            continue
+        sha = hashlib.sha256()
+        with candidate.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                sha.update(block)
+        digest = sha.hexdigest()
+        if digest != report["sha256"]:
+            result.problems.append(f"{where}: the file was changed (sha256 {digest[:12]}…, "
+                                   f"manifest {report['sha256'][:12]}…)")
+    if reports_dir.is_dir():
+        for path in sorted(reports_dir.rglob("*")):
+            if STAGING_DIR in path.relative_to(reports_dir).parts:
+                continue
+            if (path.is_file() or path.is_symlink()) and path not in listed:
+                result.problems.append(f"report file {path.relative_to(home)} is not in the "
+                                       "manifest (added, renamed, or written by a commit that "
+                                       "never came)")
+
+
+def verify(db: Database, home: Path, *, anchor: str | None = None) -> Verification:
+    """Check the chain, the records against the chain, and the reports against the manifest."""
+    result = Verification()
+    snapshot = _read_snapshot(db)  # one consistent read; the files are hashed after it
+    _check_chain(snapshot, result)
+    if anchor is not None:
+        _check_anchor(snapshot, anchor, result)
+    _check_records(snapshot, result)
+    _check_snapshots(snapshot, result)
+    _check_reports(snapshot, home, result)
     return result
+
+
+def head(db: Database) -> dict[str, Any] | None:
+    """The chain head to record outside the system: seq, hash, time, and `anchor` text."""
+    with db.read_session() as session:
+        last = session.exec(select(AuditEvent).order_by(AuditEvent.seq.desc())  # type: ignore[attr-defined]
+                            .limit(1)).first()
+    if last is None:
+        return None
+    return {"seq": last.seq, "hash": last.hash, "at": records.canonical_time(last.at),
+            "anchor": f"{last.seq}:{last.hash}"}

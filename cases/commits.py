@@ -1,25 +1,34 @@
 """Completing a gate: one transaction that records everything the gate decided.
 
-The gate record, its report's manifest entry, the rule decision (with the rulebook's text), the
-panel seats, lab results, scoring rounds, the case's new gate and state, and the audit event are
-written together or not at all. The run must hold the case's lease (cases/lease.py).
+The gate record, its report's manifest entry, the rule decision (with the rulebook's and the
+vocabulary's text), the panel seats, lab results, scoring rounds, the case's new gate and state,
+and the audit event are written together or not at all. The new gate and state are the
+lifecycle's for the commit's event (cases/lifecycle.py); an undeclared transition is refused
+before anything is written.
 
-A crash before the commit leaves the case at the same gate, so a new run redoes that gate only
-(its report file, written under the same name before the commit, is simply replaced); a crash
-after it leaves the gate done, and no run redoes it.
+Reports: a gate step renders its report to a staging file of its own run
+(`reports/<case>/.staging/…`), and the commit moves it to its fixed path only after it has
+checked, holding the case's row lock, that this run still holds the lease and that no run
+recorded the gate already. So a run that lost its lease can never overwrite a report another
+run wrote, and a crash before the commit leaves only a staging file, which the next run of that
+gate replaces.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from sqlmodel import select
+from sqlmodel import Session, col, func, select
 
-from cases import audit
+from cases import audit, lifecycle
 from cases.db import Database
-from cases.errors import CaseBusy, InvalidInput
+from cases.errors import InvalidInput, LeaseLost, RiskGateError
+from cases.lifecycle import Event
 from cases.models import (
+    Case,
     GateRecord,
     LabResult,
     PanelSeat,
@@ -27,14 +36,26 @@ from cases.models import (
     RulebookSnapshot,
     RuleDecision,
     ScoringRound,
+    VocabularySnapshot,
     utcnow,
 )
 from cases.store import require_case
+from rules.domain import domain_sha256, domain_text
+
+
+class GateAlreadyRecorded(LeaseLost):
+    """Another run recorded this gate while this one was working on it."""
+
+
+class SeatsTaken(RiskGateError):
+    """Between choosing a panel and committing it, other panels took seats that would put an
+    expert over the workload cap; the gate chooses again."""
 
 
 @dataclass(frozen=True)
 class ReportFile:
-    path: str  # relative to RISKGATE_HOME
+    path: str  # final path, relative to RISKGATE_HOME
+    staged: Path  # where the step rendered it (absolute)
     sha256: str
     size: int
     template_version: str
@@ -64,30 +85,35 @@ class RoundOpening:
     feedback: dict | None
 
 
+@dataclass(frozen=True)
+class WorkloadCheck:
+    """Re-checked under the roster lock when seats are committed."""
+
+    experts: tuple[str, ...]
+    cap: int
+
+
 @dataclass
 class GateCommit:
     case_id: str
-    gate: str
+    event: Event
     owner: str  # lease owner
     actor: str
-    next_gate: str
-    next_state: str
     outcome: dict = field(default_factory=dict)
     round: int = 1
-    complete: bool = True  # False: a state change inside the gate (another round, a wait)
     flow_run_id: str | None = None
     case_fields: dict[str, Any] = field(default_factory=dict)
     report: ReportFile | None = None
     decision: DecisionRecord | None = None
     seats: list[dict] = field(default_factory=list)
+    workload: WorkloadCheck | None = None
     lab_results: list[dict] = field(default_factory=list)
     close_round: tuple[int, dict] | None = None  # (round_no, aggregated result)
     open_round: RoundOpening | None = None
-    audit_action: str = ""
     audit_detail: dict = field(default_factory=dict)
 
 
-def _refuse_changed_version(session, name: str, version: str, sha256: str) -> bool:
+def _refuse_changed_version(session: Session, name: str, version: str, sha256: str) -> bool:
     """True if this exact text is stored already; raise if another text has this version."""
     if session.get(RulebookSnapshot, sha256) is not None:
         return True
@@ -102,12 +128,15 @@ def _refuse_changed_version(session, name: str, version: str, sha256: str) -> bo
 
 def check_rulebook_version(db: Database, name: str, version: str, sha256: str) -> None:
     """Refuse, before a gate does any work, a rulebook edited without a new version."""
-    with db.session() as session:
+    with db.read_session() as session:
         _refuse_changed_version(session, name, version, sha256)
 
 
-def store_snapshot(session, decision: DecisionRecord) -> None:
-    """Keep the rulebook text; refuse a changed text under an unchanged name and version."""
+def store_snapshot(db: Database, session: Session, decision: DecisionRecord) -> None:
+    """Keep the rulebook text; refuse a changed text under an unchanged name and version.
+    The first use of a version is serialised by name, so concurrent first uses on PostgreSQL
+    neither both insert the text nor both miss a clash."""
+    db.lock_key(session, f"riskgate:rulebook:{decision.rulebook_name}")
     if _refuse_changed_version(session, decision.rulebook_name, decision.rulebook_version,
                                decision.rulebook_sha256):
         return
@@ -117,59 +146,120 @@ def store_snapshot(session, decision: DecisionRecord) -> None:
     session.flush()
 
 
-def commit_gate(db: Database, commit: GateCommit) -> None:
+def current_vocabulary(db: Database, session: Session) -> str:
+    """The SHA-256 of the vocabulary in force, its text stored on first use."""
+    sha = domain_sha256()
+    if session.get(VocabularySnapshot, sha) is None:
+        db.lock_key(session, "riskgate:vocabulary")
+        if session.get(VocabularySnapshot, sha) is None:
+            session.add(VocabularySnapshot(sha256=sha, text=domain_text(),
+                                           first_used_at=utcnow()))
+            session.flush()
+    return sha
+
+
+def _check_workload(db: Database, session: Session, case_id: str,
+                    check: WorkloadCheck) -> None:
+    db.lock_key(session, "riskgate:roster-workload")
+    counts = dict(session.exec(
+        select(PanelSeat.expert_id, func.count())
+        .join(Case, col(Case.id) == PanelSeat.case_id)
+        .where(Case.state != "closed", Case.id != case_id,
+               col(PanelSeat.role).in_(("chair", "member")),
+               col(PanelSeat.expert_id).in_(check.experts))
+        .group_by(PanelSeat.expert_id)).all())
+    over = sorted(e for e in check.experts if counts.get(e, 0) >= check.cap)
+    if over:
+        raise SeatsTaken(f"case {case_id}: experts {', '.join(over)} reached the workload cap "
+                         f"({check.cap}) while the panel was being chosen")
+
+
+def _place_report(home: Path, report: ReportFile) -> None:
+    final = home / report.path
+    final.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(report.staged, final)
+    try:
+        report.staged.parent.rmdir()  # the staging folder, once no other run stages there
+    except OSError:
+        pass
+
+
+def commit_gate(db: Database, home: Path, commit: GateCommit) -> lifecycle.Transition:
+    """Record the gate's work and move the case along the lifecycle's transition for the
+    commit's event; returns that transition."""
     now = utcnow()
     with db.session() as session:
         db.lock_case(session, commit.case_id)
         case = require_case(session, commit.case_id)
         if case.lease_owner != commit.owner:
-            raise CaseBusy(f"case {commit.case_id}: this run does not hold the lease")
-        if commit.complete:
-            session.add(GateRecord(case_id=case.id, gate=commit.gate, round=commit.round,
+            raise LeaseLost(f"case {commit.case_id}: this run ({commit.owner}) lost its lease "
+                            f"to {case.lease_owner or 'nobody (it expired)'}; it stops without "
+                            "recording its gate")
+        step = lifecycle.transition(case.gate, case.state, commit.event, "flow")
+        gate = step.source[0]
+        rows: list[Any] = []
+        if step.completes:
+            done = session.exec(select(GateRecord).where(
+                GateRecord.case_id == case.id, GateRecord.gate == gate,
+                GateRecord.round == commit.round)).first()
+            if done is not None:
+                other = done.flow_run_id or "no flow run"
+                raise GateAlreadyRecorded(f"case {case.id}: gate {gate} round {commit.round} "
+                                          f"was recorded by another run ({other}); this run "
+                                          "stops")
+            rows.append(GateRecord(case_id=case.id, gate=gate, round=commit.round,
                                    outcome=commit.outcome, actor=commit.actor,
                                    flow_run_id=commit.flow_run_id, completed_at=now))
+        if commit.workload is not None:
+            _check_workload(db, session, case.id, commit.workload)
         if commit.report is not None:
             r = commit.report
-            session.add(ReportRecord(case_id=case.id, gate=commit.gate, round=commit.round,
+            rows.append(ReportRecord(case_id=case.id, gate=gate, round=commit.round,
                                      path=r.path, sha256=r.sha256, size=r.size,
                                      template_version=r.template_version, lang=r.lang,
                                      created_at=now))
         if commit.decision is not None:
             d = commit.decision
-            store_snapshot(session, d)
-            session.add(RuleDecision(case_id=case.id, gate=commit.gate, round=commit.round,
+            store_snapshot(db, session, d)
+            rows.append(RuleDecision(case_id=case.id, gate=gate, round=commit.round,
                                      rulebook_sha256=d.rulebook_sha256, facts=d.facts,
                                      fired=d.fired, trail=d.trail, outcome=d.outcome,
-                                     engine=d.engine, decided_at=now))
-        for seat in commit.seats:
-            session.add(PanelSeat(case_id=case.id, seated_at=now, **seat))
-        for result in commit.lab_results:
-            session.add(LabResult(case_id=case.id, recorded_at=now, **result))
+                                     engine=d.engine, decided_at=now,
+                                     vocabulary_sha256=current_vocabulary(db, session)))
+        rows += [PanelSeat(case_id=case.id, seated_at=now, **seat) for seat in commit.seats]
+        rows += [LabResult(case_id=case.id, recorded_at=now, **result)
+                 for result in commit.lab_results]
         if commit.close_round is not None:
             round_no, result = commit.close_round
-            row = session.exec(select(ScoringRound).where(
+            closing = session.exec(select(ScoringRound).where(
                 ScoringRound.case_id == case.id, ScoringRound.round_no == round_no)).one()
-            row.result = result
-            row.closed_at = row.closed_at or now
-            row.status = "closed"
-            session.add(row)
+            closing.result = result
+            closing.closed_at = closing.closed_at or now
+            closing.status = "closed"
+            rows.append(closing)
         if commit.open_round is not None:
             o = commit.open_round
-            session.add(ScoringRound(case_id=case.id, round_no=o.round_no, status="open",
+            rows.append(ScoringRound(case_id=case.id, round_no=o.round_no, status="open",
                                      quorum=o.quorum, protocol=o.protocol, feedback=o.feedback,
                                      opened_at=now))
             case.scoring_round = o.round_no
+        for row in rows:
+            session.add(row)
         for key, value in commit.case_fields.items():
             setattr(case, key, value)
-        case.gate, case.state, case.updated_at = commit.next_gate, commit.next_state, now
-        if commit.next_state == "closed":
+        case.gate, case.state = step.target
+        case.updated_at = now
+        if case.state == "closed":
             case.closed_at = now
         session.add(case)
         session.flush()
-        action = commit.audit_action or (f"gate.{commit.gate}.completed" if commit.complete
-                                         else f"gate.{commit.gate}.{commit.next_state}")
-        audit.append(db, session, actor=commit.actor, action=action, case_id=case.id,
-                     detail={"round": commit.round, "next_gate": commit.next_gate,
-                             "state": commit.next_state,
-                             "report": commit.report.sha256 if commit.report else None,
+        audit.append(db, session, actor=commit.actor, action=step.name, case_id=case.id,
+                     rows=rows,
+                     detail={"gate": gate, "round": commit.round, "next_gate": case.gate,
+                             "state": case.state,
+                             "report": commit.report.path if commit.report else None,
                              **commit.audit_detail})
+        if commit.report is not None:
+            # Last, holding the row lock and the lease: nothing can commit this gate meanwhile.
+            _place_report(home, commit.report)
+    return step

@@ -8,7 +8,13 @@ the audit log) must not interleave:
   write lock up front (a deferred transaction that reads and then writes fails with
   SQLITE_BUSY_SNAPSHOT instead of waiting). `busy_timeout` makes the others wait their turn.
 * PostgreSQL runs at READ COMMITTED; writers that need exclusion lock the case row
-  (`SELECT … FOR UPDATE`) or the audit chain (an advisory transaction lock).
+  (`SELECT … FOR UPDATE`) or a named advisory transaction lock (`lock_key`: the audit chain,
+  a product being grouped, a rulebook's first use, the roster's workloads).
+
+Readers that need one consistent view and must not block writers (`audit verify`) use
+`read_session()`: a deferred read transaction on SQLite (WAL gives it a snapshot), REPEATABLE
+READ READ ONLY on PostgreSQL. The schema is Alembic's (cases/schema.py): a new store is created
+at the head revision, an older one is refused until `riskgate db upgrade`.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session
 
 from cases import models  # noqa: F401 - registers the tables on SQLModel.metadata
 from cases.errors import InvalidInput, RiskGateError
@@ -43,16 +49,19 @@ class Database:
         self.url = url
         self.dialect = parsed.get_backend_name()
         if self.dialect == "sqlite":
-            self.engine = self._sqlite_engine(parsed)
+            self.engine = self._sqlite_engine(parsed, "BEGIN IMMEDIATE")
+            self.read_engine = self._sqlite_engine(parsed, "BEGIN")
         elif self.dialect == "postgresql":
             if parsed.drivername == "postgresql":
                 parsed = parsed.set(drivername="postgresql+psycopg")
             self.engine = sa.create_engine(parsed, pool_pre_ping=True)
+            self.read_engine = self.engine.execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True)
         else:
             raise InvalidInput(f"unsupported database {self.dialect!r}: use sqlite or postgresql")
 
     @staticmethod
-    def _sqlite_engine(parsed: sa.URL) -> sa.Engine:
+    def _sqlite_engine(parsed: sa.URL, begin: str) -> sa.Engine:
         if parsed.database and parsed.database != ":memory:":
             folder = Path(parsed.database).parent
             try:
@@ -74,17 +83,13 @@ class Database:
 
         @event.listens_for(engine, "begin")
         def _on_begin(connection) -> None:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            connection.exec_driver_sql(begin)
 
         return engine
 
-    def create_all(self) -> None:
-        try:
-            SQLModel.metadata.create_all(self.engine)
-        except sa.exc.OperationalError as exc:
-            shown = make_url(self.url).render_as_string(hide_password=True)
-            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-            raise StoreUnavailable(f"cannot open the case store {shown}: {reason}") from None
+    @property
+    def shown_url(self) -> str:
+        return make_url(self.url).render_as_string(hide_password=True)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -97,28 +102,45 @@ class Database:
                 session.rollback()
                 raise
 
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A read-only transaction with one consistent view that does not block writers."""
+        with Session(self.read_engine, expire_on_commit=False) as session:
+            yield session  # closing ends the transaction and keeps the loaded rows readable
+
     def lock_case(self, session: Session, case_id: str) -> None:
         """Serialise writers of one case (PostgreSQL; SQLite's BEGIN IMMEDIATE already does)."""
         if self.dialect == "postgresql":
             session.exec(sa.text("SELECT id FROM \"case\" WHERE id = :id FOR UPDATE"),
                          params={"id": case_id})
 
-    def lock_audit_chain(self, session: Session) -> None:
+    def lock_key(self, session: Session, name: str) -> None:
+        """Serialise the transactions that take the same named lock until they end
+        (PostgreSQL advisory lock; on SQLite every writer already holds the write lock)."""
         if self.dialect == "postgresql":
-            session.exec(sa.text("SELECT pg_advisory_xact_lock(72657) "))
+            session.exec(sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))"),
+                         params={"name": name})
+
+    def lock_audit_chain(self, session: Session) -> None:
+        self.lock_key(session, "riskgate:audit-chain")
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.read_engine is not self.engine:
+            self.read_engine.dispose()
 
 
 _databases: dict[str, Database] = {}
 
 
 def database(url: str) -> Database:
-    """The process's Database for a URL, created (with its tables) on first use."""
+    """The process's Database for a URL. A new, empty store is created at the schema's head
+    revision; a store at an older revision is refused (StoreOutdated) until upgraded."""
     db = _databases.get(url)
     if db is None:
+        from cases import schema
+
         db = Database(url)
-        db.create_all()
+        schema.ensure_current(db)
         _databases[url] = db
     return db

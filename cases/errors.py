@@ -34,6 +34,12 @@ class CaseBusy(WrongState):
     """Another run holds the case's lease."""
 
 
+class LeaseLost(WrongState):
+    """This run no longer holds the case's lease: another run took the case over (or the lease
+    expired and was taken). The run stops without recording anything more; its flow run fails
+    with this message, which names the case and the other holder."""
+
+
 def _location(loc: tuple) -> str:
     parts: list[str] = []
     for item in loc:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cases import names
 from cases.signals import SignalIn
+from experts.assessment import AssessmentSummary
 from rules.domain import domain
 
 VULNERABILITY_ORDER = ("infants", "children", "elderly", "reduced_capability", "general",
@@ -99,10 +101,33 @@ def merge_signals(signals: list[SignalIn]) -> Profile:
 
 
 def lab_evidence(results: list[str]) -> str:
-    """'fail' if any test failed, 'pass' if all passed, 'none' without tests."""
+    """'fail' if any test failed, 'pass' if all passed, 'none' without tests: the one reading
+    of test evidence, for triage and for the lab test gate."""
     if not results:
         return "none"
     return "fail" if "fail" in results else "pass"
+
+
+@dataclass(frozen=True)
+class Parties:
+    """Every enterprise a case's signals name: the responsible ones and their groups."""
+
+    names: tuple[str, ...]  # as the signals give them (shown in the panel report)
+    codes: tuple[str, ...]
+    groups: tuple[str, ...]
+
+    def keys(self, aliases: frozenset[str] = frozenset()) -> frozenset[str]:
+        """Comparison keys (cases.names) of all of them, with aliases found in the store."""
+        return names.keys([*self.names, *self.groups], self.codes) | aliases
+
+
+def parties(signals: list[SignalIn]) -> Parties:
+    def unique(values) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(v for v in values if v))
+
+    return Parties(names=unique(s.enterprise.name for s in signals),
+                   codes=unique(s.enterprise.credit_code for s in signals),
+                   groups=unique(s.enterprise.group for s in signals))
 
 
 def _shared(profile: Profile) -> dict:
@@ -138,20 +163,6 @@ def triage_facts(profile: Profile, history: History, lab_results: list[str]) -> 
         "repeat_enterprise": history.same_enterprise,
         "repeat_category": history.same_category_hazard,
     }
-
-
-@dataclass(frozen=True)
-class AssessmentSummary:
-    """The panel's aggregated assessment, as the disposal rulebook needs it."""
-
-    risk_level: str
-    severity: int
-    band: int
-    level_stable: bool
-    consensus: bool
-    scope: str | None
-    vulnerable_users: bool
-    panel_measures: list[str]
 
 
 def disposal_facts(profile: Profile, history: History, assessment: AssessmentSummary,

@@ -1,12 +1,15 @@
 """The case lease: at most one flow run advances a case at a time.
 
-Gate reports are written to fixed paths before their gate commits; two runs advancing the same
-case would overwrite each other's files. A run therefore takes the case's lease (compare-and-set
-on `case.lease_owner`), renews it between gates and releases it at the end.
+A run takes the case's lease (compare-and-set on `case.lease_owner`), renews it between gates
+and releases it at the end. Gate commits check it under the case's row lock
+(cases/commits.py), so a run that lost its lease — it expired while the run hung, and another
+run took it — can record nothing more and stops with `LeaseLost`.
 
-A run killed mid-way cannot release its lease. Its owner string names the host and pid, so on
-the same host a new run takes the lease over at once when that pid is gone; elsewhere it waits
-for expiry (LEASE_SECONDS after the last renewal).
+A run killed mid-way cannot release its lease. Its owner string names the host, the pid and, for
+flow runs, the Prefect flow run id: on the same host a new run takes the lease over at once when
+that pid is gone; the sweeper (flows/sweep.py) breaks a lease whose flow run Prefect reports as
+finished (crashed, failed, cancelled), wherever it ran; otherwise the lease expires LEASE_SECONDS
+after its last renewal.
 """
 
 from __future__ import annotations
@@ -19,16 +22,26 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 from sqlalchemy import or_, update
+from sqlmodel import col
 
 from cases.db import Database
-from cases.errors import CaseBusy, NotFound
+from cases.errors import CaseBusy, LeaseLost, NotFound
 from cases.models import Case, utcnow
 
 LEASE_SECONDS = 900
+_RUN = ":run="
 
 
-def new_owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+def new_owner(flow_run_id: str | None = None) -> str:
+    owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    return owner + (f"{_RUN}{flow_run_id}" if flow_run_id else "")
+
+
+def holder_run(owner: str | None) -> str | None:
+    """The flow run id in a lease owner string, if the holder was a flow run."""
+    if not owner or _RUN not in owner:
+        return None
+    return owner.rsplit(_RUN, 1)[1] or None
 
 
 def _holder_is_dead(owner: str) -> bool:
@@ -54,9 +67,9 @@ def acquire(db: Database, case_id: str, owner: str) -> None:
     with db.session() as session:
         claimed = session.exec(
             update(Case)
-            .where(Case.id == case_id,
-                   or_(Case.lease_owner.is_(None), Case.lease_owner == owner,
-                       Case.lease_expires < now))
+            .where(col(Case.id) == case_id,
+                   or_(col(Case.lease_owner).is_(None), col(Case.lease_owner) == owner,
+                       col(Case.lease_expires) < now))
             .values(lease_owner=owner, lease_expires=expires)
         ).rowcount
         if claimed:
@@ -67,29 +80,43 @@ def acquire(db: Database, case_id: str, owner: str) -> None:
         holder = case.lease_owner or ""
         if _holder_is_dead(holder):
             taken = session.exec(
-                update(Case).where(Case.id == case_id, Case.lease_owner == holder)
+                update(Case).where(col(Case.id) == case_id, col(Case.lease_owner) == holder)
                 .values(lease_owner=owner, lease_expires=expires)
             ).rowcount
             if taken:
                 return
+        until = f"{case.lease_expires:%Y-%m-%d %H:%M:%S} UTC" if case.lease_expires else "?"
         raise CaseBusy(f"case {case_id} is being advanced by another run ({holder}); "
-                       f"its lease runs until {case.lease_expires:%Y-%m-%d %H:%M:%S} UTC")
+                       f"its lease runs until {until}")
 
 
 def renew(db: Database, case_id: str, owner: str) -> None:
     with db.session() as session:
         renewed = session.exec(
-            update(Case).where(Case.id == case_id, Case.lease_owner == owner)
+            update(Case).where(col(Case.id) == case_id, col(Case.lease_owner) == owner)
             .values(lease_expires=utcnow() + timedelta(seconds=LEASE_SECONDS))
         ).rowcount
-    if not renewed:
-        raise CaseBusy(f"case {case_id}: this run lost its lease")
+        if not renewed:
+            holder = session.get(Case, case_id)
+            other = holder.lease_owner if holder is not None else None
+            raise LeaseLost(f"case {case_id}: this run ({owner}) lost its lease to "
+                            f"{other or 'nobody (it expired)'}; it stops here")
 
 
 def release(db: Database, case_id: str, owner: str) -> None:
     with db.session() as session:
-        session.exec(update(Case).where(Case.id == case_id, Case.lease_owner == owner)
+        session.exec(update(Case).where(col(Case.id) == case_id, col(Case.lease_owner) == owner)
                      .values(lease_owner=None, lease_expires=None))
+
+
+def break_lease(db: Database, case_id: str, holder: str) -> bool:
+    """Release a lease whose holder is known to be gone (the sweeper, after Prefect reported
+    the holder's flow run finished). Compare-and-set on the holder: a lease taken meanwhile by
+    a live run is left alone."""
+    with db.session() as session:
+        return session.exec(update(Case).where(col(Case.id) == case_id,
+                                               col(Case.lease_owner) == holder)
+                            .values(lease_owner=None, lease_expires=None)).rowcount == 1
 
 
 @contextmanager

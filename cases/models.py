@@ -3,7 +3,12 @@
 Prefect holds execution history only; which gates a case has completed, what was decided, who
 scored what and which reports exist are read from these tables. Uniqueness constraints make the
 idempotency rules hard facts: one record per (case, gate, round), one report per (case, gate,
-round), one score per (case, round, expert), one signal per (channel, reference).
+round), one version number per (case, round, expert), one signal per (channel, reference), one
+continuation per idempotency key. A case's gate and state are constrained to the lifecycle's
+(cases/lifecycle.py).
+
+Every change to these tables is an Alembic migration (cases/migrations/versions/); a test
+checks that the migrations' head equals these models.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
+
+from cases.lifecycle import GATES, STATES
 
 
 def utcnow() -> datetime:
@@ -48,13 +55,23 @@ def _when(nullable: bool = False, index: bool = False) -> Any:
     return Field(default=None, sa_column=sa.Column(UTCDateTime(), nullable=nullable, index=index))
 
 
+def _one_of(column: str, values) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+CASE_STATE_CHECK = _one_of("state", STATES)
+CASE_GATE_CHECK = _one_of("gate", GATES)
+
+
 class Case(SQLModel, table=True):
+    __table_args__ = (sa.CheckConstraint(CASE_STATE_CHECK, name="ck_case_state"),
+                      sa.CheckConstraint(CASE_GATE_CHECK, name="ck_case_gate"))
+
     id: str = Field(primary_key=True, max_length=40)
     title: str
     lang: str = "zh"
-    # state: active | awaiting_lab | awaiting_scores | awaiting_information | closed
-    state: str = Field(index=True)
-    gate: str  # the next gate to complete, or "closed"
+    state: str = Field(index=True)  # cases.lifecycle.STATES
+    gate: str  # the next gate to complete, or "closed" (cases.lifecycle.GATES)
     category: str = Field(index=True)
     hazards: list[str] = _json()
     product_key: str = Field(index=True)
@@ -65,6 +82,7 @@ class Case(SQLModel, table=True):
     measures: list[str] = _json()
     scoring_round: int = 0
     triage_round: int = 0
+    waiting_reason: str = ""  # why a case waits for staff (awaiting_staff), for people to read
     opened_by: str
     created_at: datetime = _when(index=True)
     updated_at: datetime = _when()
@@ -84,6 +102,11 @@ class Signal(SQLModel, table=True):
     received_at: datetime = _when()
     payload: dict = _json()  # the validated signal, as normalised at intake
     imported_at: datetime = _when()
+    # cases.names keys of the responsible enterprise, for grouping and conflict checks
+    enterprise_code: str = Field(default="", index=True)
+    enterprise_name: str = Field(default="", index=True)
+    # the vocabulary (rules/domain.yaml) the payload was validated under
+    vocabulary_sha256: str = Field(foreign_key="vocabularysnapshot.sha256", max_length=64)
 
 
 class GateRecord(SQLModel, table=True):
@@ -111,6 +134,14 @@ class RulebookSnapshot(SQLModel, table=True):
     first_used_at: datetime = _when()
 
 
+class VocabularySnapshot(SQLModel, table=True):
+    """The exact text of every vocabulary (rules/domain.yaml) stored data was validated under."""
+
+    sha256: str = Field(primary_key=True, max_length=64)
+    text: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    first_used_at: datetime = _when()
+
+
 class RuleDecision(SQLModel, table=True):
     __table_args__ = (sa.UniqueConstraint("case_id", "gate", "round", name="uq_decision_round"),)
 
@@ -125,6 +156,7 @@ class RuleDecision(SQLModel, table=True):
     outcome: dict = _json()
     engine: str
     decided_at: datetime = _when()
+    vocabulary_sha256: str = Field(foreign_key="vocabularysnapshot.sha256", max_length=64)
 
 
 class Expert(SQLModel, table=True):
@@ -165,14 +197,23 @@ class ScoringRound(SQLModel, table=True):
     opened_at: datetime = _when()
     closed_at: datetime | None = _when(nullable=True)
 
+    @property
+    def is_open(self) -> bool:
+        return self.status == "open"
+
 
 class Score(SQLModel, table=True):
-    __table_args__ = (sa.UniqueConstraint("case_id", "round_no", "expert_id", name="uq_score"),)
+    """One version of one expert's score in one round. A revision is a new row with the next
+    version; earlier versions are kept, never overwritten. The latest version counts."""
+
+    __table_args__ = (sa.UniqueConstraint("case_id", "round_no", "expert_id", "version",
+                                          name="uq_score_version"),)
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: str = Field(foreign_key="case.id", index=True)
     round_no: int
     expert_id: str = Field(foreign_key="expert.id")
+    version: int = 1
     severity: int
     band: int
     probability: str
@@ -182,7 +223,6 @@ class Score(SQLModel, table=True):
     vulnerable_users: bool = False
     spread: str | None = None
     confidence: int = 3
-    revisions: int = 0
     submitted_at: datetime = _when()
 
 
@@ -213,6 +253,26 @@ class ReportRecord(SQLModel, table=True):
     template_version: str
     lang: str
     created_at: datetime = _when()
+
+
+class Continuation(SQLModel, table=True):
+    """The outbox of the hand-over: a flow run a case is owed.
+
+    Written in the same transaction as the claim that owes it (a quorum, lab results, more
+    information, a launch, the sweeper's retake), so a continuation is never lost: starting the
+    Prefect run is retried until Prefect confirms it (`flow_run_id` set), by the submitter and
+    then by the sweeper. `key` is the run's idempotency key: one Prefect run per row.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str = Field(foreign_key="case.id", index=True)
+    key: str = Field(unique=True, max_length=120)
+    reason: str  # the event or action that owes it
+    owed_at: datetime = _when()
+    flow_run_id: str | None = Field(default=None, max_length=40)
+    started_at: datetime | None = _when(nullable=True)
+    attempts: int = 0
+    last_error: str = ""
 
 
 class AuditEvent(SQLModel, table=True):

@@ -9,7 +9,6 @@ change triage.
 from __future__ import annotations
 
 import json
-import re
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal
@@ -21,12 +20,14 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from cases import names
 from cases.errors import InvalidInput, describe_validation_error
-from rules.domain import domain
+from rules.domain import Domain, domain
 
 # Signals without a zone are local time at the centre.
 LOCAL_ZONE = ZoneInfo("Asia/Shanghai")
@@ -34,8 +35,13 @@ MAX_SIGNAL_BYTES = 1_000_000
 
 
 def _in_vocabulary(kind: str):
-    def check(value: str) -> str:
-        vocabulary = domain().vocabulary(kind)
+    """A code of one vocabulary: the current one, or the one in the validation context
+    (`{"domain": Domain}`) when stored data is read back under the vocabulary it was written
+    under (see `stored_signal`)."""
+
+    def check(value: str, info: ValidationInfo) -> str:
+        context = info.context or {}
+        vocabulary = (context.get("domain") or domain()).vocabulary(kind)
         if value not in vocabulary:
             raise ValueError(f"unknown {kind.rstrip('s').replace('_', ' ')} {value!r}; "
                              "expected one of " + ", ".join(vocabulary.codes()))
@@ -76,6 +82,7 @@ class ProductIn(_Strict):
 class EnterpriseIn(_Strict):
     name: ShortText = ""
     credit_code: ShortText = ""  # unified social credit code
+    group: ShortText = ""  # the group or parent company it belongs to, if known
     province: ShortText = ""
     credit_class: CreditClass = "unknown"
     violations_3y: Count = 0
@@ -156,18 +163,16 @@ class SignalIn(_Strict):
         return f"{product}（{hazards}）" if lang == "zh" else f"{product} ({hazards})"
 
 
-def _normalise(text: str) -> str:
-    return re.sub(r"[\s\-_/.,()（）·]+", "", text).casefold()
+def enterprise_key(signal: SignalIn, known_code: str = "") -> str:
+    """Identity of the responsible enterprise (cases.names.enterprise_identity)."""
+    return names.enterprise_identity(signal.enterprise.credit_code, signal.enterprise.name,
+                                     known_code)
 
 
-def product_key(signal: SignalIn) -> str:
+def product_key(signal: SignalIn, known_code: str = "") -> str:
     """Identity of 'the same product' for grouping and repeat counts."""
-    who = signal.enterprise.credit_code or signal.enterprise.name or signal.product.brand
-    return "|".join(_normalise(part) for part in (who, signal.product.name, signal.product.model))
-
-
-def enterprise_key(signal: SignalIn) -> str:
-    return _normalise(signal.enterprise.credit_code or signal.enterprise.name)
+    return names.product_identity(enterprise_key(signal, known_code), signal.product.brand,
+                                  signal.product.name, signal.product.model)
 
 
 def parse_signal(data: object, *, source: str = "signal") -> SignalIn:
@@ -178,6 +183,11 @@ def parse_signal(data: object, *, source: str = "signal") -> SignalIn:
         return SignalIn.model_validate(data)
     except ValidationError as exc:
         raise InvalidInput(describe_validation_error(exc, source=source)) from None
+
+
+def stored_signal(payload: dict, vocabulary: Domain) -> SignalIn:
+    """A stored signal, read back under the vocabulary it was validated under at intake."""
+    return SignalIn.model_validate(payload, context={"domain": vocabulary})
 
 
 def read_signal_file(path: Path) -> SignalIn:

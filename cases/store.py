@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlmodel import col, func, select
+from sqlmodel import Session, col, func, select
 
 from cases import audit
 from cases.db import Database
@@ -27,9 +27,11 @@ from cases.models import (
     Score,
     ScoringRound,
     Signal,
+    VocabularySnapshot,
     utcnow,
 )
-from cases.signals import SignalIn
+from cases.signals import SignalIn, stored_signal
+from rules.domain import Domain, domain, domain_sha256, parse_domain
 
 HISTORY_DAYS = 180
 
@@ -65,8 +67,29 @@ class Dossier:
         return next((r for r in self.rounds if r.round_no == round_no), None)
 
     def scores_of(self, round_no: int) -> list[Score]:
-        return sorted((s for s in self.scores if s.round_no == round_no),
-                      key=lambda s: s.expert_id)
+        """Each expert's current (latest) version in a round, by expert id."""
+        latest: dict[str, Score] = {}
+        for score in self.scores:
+            if score.round_no == round_no and (
+                    score.expert_id not in latest
+                    or score.version > latest[score.expert_id].version):
+                latest[score.expert_id] = score
+        return [latest[e] for e in sorted(latest)]
+
+    def score_versions(self, round_no: int, expert_id: str) -> list[Score]:
+        """Every version an expert submitted in a round, oldest first."""
+        return sorted((s for s in self.scores
+                       if s.round_no == round_no and s.expert_id == expert_id),
+                      key=lambda s: s.version)
+
+    def lab_evidence(self) -> list[dict]:
+        """Every test result behind the case: those the signals carried and those entered."""
+        from_signals = [{**r.model_dump(), "source": "signal"}
+                        for s in self.signals for r in s.lab_results]
+        submitted = [{"item": r.item, "result": r.result, "standard": r.standard,
+                      "value": r.value, "laboratory": r.laboratory, "source": r.source}
+                     for r in self.lab_results]
+        return from_signals + submitted
 
     def voting_seats(self) -> list[PanelSeat]:
         return [s for s in self.seats if s.role in ("chair", "member")]
@@ -81,12 +104,12 @@ def require_case(session, case_id: str) -> Case:
 
 
 def get_case(db: Database, case_id: str) -> Case:
-    with db.session() as session:
+    with db.read_session() as session:
         return require_case(session, case_id)
 
 
 def load_dossier(db: Database, case_id: str) -> Dossier:
-    with db.session() as session:
+    with db.read_session() as session:
         case = require_case(session, case_id)
 
         def rows(model, order):
@@ -94,9 +117,12 @@ def load_dossier(db: Database, case_id: str) -> Dossier:
                                      .order_by(order)).all())
 
         signal_rows = rows(Signal, Signal.id)
+        vocabularies = {sha: vocabulary(session, sha)
+                        for sha in {row.vocabulary_sha256 for row in signal_rows}}
         return Dossier(
             case=case,
-            signals=[SignalIn.model_validate(row.payload) for row in signal_rows],
+            signals=[stored_signal(row.payload, vocabularies[row.vocabulary_sha256])
+                     for row in signal_rows],
             signal_rows=signal_rows,
             gates=rows(GateRecord, GateRecord.id),
             decisions=rows(RuleDecision, RuleDecision.id),
@@ -108,11 +134,21 @@ def load_dossier(db: Database, case_id: str) -> Dossier:
         )
 
 
+def vocabulary(session: Session, sha256: str) -> Domain:
+    """A stored vocabulary by its SHA-256 (parsed once per process)."""
+    if sha256 == domain_sha256():
+        return domain()
+    snapshot = session.get(VocabularySnapshot, sha256)
+    if snapshot is None:
+        raise NotFound(f"vocabulary {sha256[:12]}… is not in the store")
+    return parse_domain(snapshot.text)
+
+
 def history(db: Database, case: Case) -> History:
     """How many other cases in the last 180 days share this one's product, enterprise, …"""
     since = utcnow() - timedelta(days=HISTORY_DAYS)
     others = (Case.id != case.id, Case.created_at >= since)
-    with db.session() as session:
+    with db.read_session() as session:
 
         def count(*conditions) -> int:
             return session.exec(select(func.count()).select_from(Case)
@@ -135,14 +171,30 @@ def history(db: Database, case: Case) -> History:
     )
 
 
+def enterprise_aliases(db: Database, keys: frozenset[str]) -> frozenset[str]:
+    """Other names and credit codes the stored signals gave together with any of `keys`
+    (cases.names keys), so that a case naming an enterprise only by its code still matches a
+    conflict declared by its name, and the other way round."""
+    codes = [k.removeprefix("code:") for k in keys if k.startswith("code:")]
+    name_keys = [k for k in keys if not k.startswith("code:")]
+    if not codes and not name_keys:
+        return frozenset()
+    with db.read_session() as session:
+        rows = session.exec(select(Signal.enterprise_code, Signal.enterprise_name).where(
+            col(Signal.enterprise_code).in_(codes) | col(Signal.enterprise_name).in_(name_keys))
+            .distinct()).all()
+    found = {f"code:{code}" for code, _ in rows if code} | {name for _, name in rows if name}
+    return frozenset(found)
+
+
 def roster(db: Database) -> list[Expert]:
-    with db.session() as session:
+    with db.read_session() as session:
         return list(session.exec(select(Expert).order_by(Expert.id)).all())
 
 
 def open_seats(db: Database) -> dict[str, int]:
     """Voting seats each expert holds on cases that are not closed (the workload)."""
-    with db.session() as session:
+    with db.read_session() as session:
         query = (select(PanelSeat.expert_id, func.count())
                  .join(Case, col(Case.id) == PanelSeat.case_id)
                  .where(Case.state != "closed", col(PanelSeat.role).in_(("chair", "member")))
@@ -157,7 +209,7 @@ ROSTER_FIELDS = ("id", "name", "affiliation", "seniority", "categories", "hazard
 def upsert_experts(db: Database, profiles: Iterable, *, actor: str) -> int:
     """Add or update roster entries from expert profiles (experts.panel.ExpertProfile or
     anything with the same attributes); seeding is repeatable. Returns how many changed."""
-    changed = 0
+    changed: list[Expert] = []
     with db.session() as session:
         for profile in profiles:
             fields = {name: getattr(profile, name) for name in ROSTER_FIELDS}
@@ -165,21 +217,21 @@ def upsert_experts(db: Database, profiles: Iterable, *, actor: str) -> int:
                 fields[name] = list(fields[name])
             current = session.get(Expert, profile.id)
             if current is None:
-                session.add(Expert(**fields))
-            elif current.model_dump() != fields:
+                current = Expert(**fields)
+            elif current.model_dump() == fields:
+                continue
+            else:
                 for key, value in fields.items():
                     setattr(current, key, value)
-                session.add(current)
-            else:
-                continue
-            changed += 1
+            session.add(current)
+            changed.append(current)
         if changed:
-            audit.append(db, session, actor=actor, action="roster.updated",
-                         detail={"experts": changed})
-    return changed
+            audit.append(db, session, actor=actor, action="roster.updated", rows=changed,
+                         detail={"experts": len(changed)})
+    return len(changed)
 
 
 def list_cases(db: Database, limit: int = 50) -> list[Case]:
-    with db.session() as session:
+    with db.read_session() as session:
         return list(session.exec(select(Case).order_by(col(Case.created_at).desc())
                                  .limit(limit)).all())

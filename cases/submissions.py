@@ -1,23 +1,28 @@
 """What people submit to a waiting case: expert scores, lab results, more information.
 
 Each submission is one transaction. It checks everything first (the case exists and is waiting
-for exactly this, the expert holds a voting seat, …) so that a refused submission changes
-nothing. When the submission completes what the case waits for, the same transaction claims the
-transition with a compare-and-set on the case's state; only the caller that wins the claim starts
-the continuation, so a late, duplicate or concurrent submission starts nothing.
+for exactly this, the expert holds a voting seat, the score answers the open round, …) so that a
+refused submission changes nothing. When the submission completes what the case waits for, the
+same transaction claims the lifecycle's transition (a compare-and-set on the case's gate and
+state) and writes the continuation it owes to the outbox (cases/outbox.py); only the caller that
+won the claim starts it, so a late, duplicate or concurrent submission starts nothing, and a
+start that fails is retried by the sweeper.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import Session, col, func, select
 
-from cases import audit
+from cases import audit, lifecycle, names, outbox
+from cases.commits import current_vocabulary
 from cases.db import Database
 from cases.errors import InvalidInput, NotFound, WrongState
+from cases.lifecycle import Actor, Event
 from cases.models import Case, Expert, LabResult, PanelSeat, Score, ScoringRound, Signal, utcnow
 from cases.signals import LabResultIn, SignalIn
 from cases.store import require_case
@@ -30,17 +35,31 @@ class Claim:
     case_id: str
     claimed: bool
     key: str  # idempotency key of the continuation this claim may start
+    continuation_id: int | None = None
 
 
-def _claim(session, case_id: str, waiting: str) -> bool:
-    return session.exec(update(Case).where(Case.id == case_id, Case.state == waiting)
-                        .values(state="active", updated_at=utcnow())).rowcount == 1
+def claim(session: Session, case: Case, event: Event, actor: Actor) -> lifecycle.Transition:
+    """Move the case along a declared transition with a compare-and-set on (gate, state).
+    The caller holds the case's lock, so the set succeeds when the read state matches."""
+    step = lifecycle.transition(case.gate, case.state, event, actor)
+    gate, state = step.source
+    done = session.exec(update(Case).where(col(Case.id) == case.id, col(Case.gate) == gate,
+                                           col(Case.state) == state)
+                        .values(gate=step.target[0], state=step.target[1],
+                                updated_at=utcnow())).rowcount
+    if done != 1:
+        raise WrongState(f"case {case.id} changed while {event.value} was being claimed")
+    session.refresh(case)
+    return step
 
 
-def _waiting_case(db: Database, session, case_id: str, waiting: str, what: str) -> Case:
+def _waiting_case(db: Database, session: Session, case_id: str, event: Event,
+                  what: str) -> Case:
+    """The case, locked, if it waits for what `event` completes; WrongState otherwise."""
     db.lock_case(session, case_id)
     case = require_case(session, case_id)
-    if case.state != waiting:
+    waiting = next(t.source for t in lifecycle.TRANSITIONS if t.event == event)
+    if (case.gate, case.state) != waiting:
         raise WrongState(f"case {case_id} is not waiting for {what} "
                          f"(state {case.state}, gate {case.gate})")
     return case
@@ -51,6 +70,7 @@ class ScoreReceipt:
     case_id: str
     expert_id: str
     round_no: int
+    version: int
     submitted: int
     quorum: int
     change: str  # new | revised | unchanged
@@ -61,14 +81,29 @@ SCORE_FIELDS = ("severity", "band", "probability", "probability_exact", "measure
                 "vulnerable_users", "spread", "confidence")
 
 
-def record_score(db: Database, case_id: str, expert_id: str, record: dict, *,
-                 actor: str) -> ScoreReceipt:
-    """Store one expert's score for the case's open round (`record`: ScoreForm.to_record())."""
+def latest_scores(session: Session, case_id: str, round_no: int) -> dict[str, Score]:
+    """Each expert's current (latest) version in a round."""
+    rows = session.exec(select(Score).where(Score.case_id == case_id,
+                                            Score.round_no == round_no)
+                        .order_by(col(Score.version))).all()
+    return {row.expert_id: row for row in rows}
+
+
+def record_score(db: Database, case_id: str, expert_id: str, round_no: int,
+                 record: dict[str, Any], *, actor: str) -> ScoreReceipt:
+    """Store one expert's score for round `round_no` of the case (`record`:
+    ScoreForm.to_record()). A score for any round but the open one is refused: an expert
+    answers the round whose feedback they saw."""
     with db.session() as session:
         if session.get(Expert, expert_id) is None:
             raise NotFound(f"unknown expert {expert_id}")
-        case = _waiting_case(db, session, case_id, "awaiting_scores", "scores")
-        round_no = case.scoring_round
+        case = _waiting_case(db, session, case_id, Event.SCORES_QUORUM, "scores")
+        open_round = case.scoring_round
+        if round_no != open_round:
+            raise WrongState(f"case {case_id}: round {round_no} is "
+                             + ("closed" if round_no < open_round else "not open")
+                             + f"; the open round is {open_round} (read its feedback and score "
+                             "it)")
         round_row = session.exec(select(ScoringRound).where(
             ScoringRound.case_id == case_id, ScoringRound.round_no == round_no)).first()
         if round_row is None or round_row.status != "open":
@@ -81,38 +116,36 @@ def record_score(db: Database, case_id: str, expert_id: str, record: dict, *,
             raise WrongState(f"expert {expert_id} is a reserve on case {case_id}; reserves "
                              "score only when called in to replace a member")
         values = {key: record[key] for key in SCORE_FIELDS}
-        existing = session.exec(select(Score).where(
-            Score.case_id == case_id, Score.round_no == round_no,
-            Score.expert_id == expert_id)).first()
-        if existing is None:
-            change = "new"
-            session.add(Score(case_id=case_id, round_no=round_no, expert_id=expert_id,
-                              submitted_at=utcnow(), **values))
-        elif all(getattr(existing, key) == value for key, value in values.items()):
-            change = "unchanged"
+        current = latest_scores(session, case_id, round_no)
+        previous = current.get(expert_id)
+        rows: list[Any] = []
+        if previous is not None and all(getattr(previous, k) == v for k, v in values.items()):
+            change, version = "unchanged", previous.version
         else:
-            change = "revised"
-            for key, value in values.items():
-                setattr(existing, key, value)
-            existing.revisions += 1
-            existing.submitted_at = utcnow()
-            session.add(existing)
-        session.flush()
-        submitted = len(session.exec(select(Score.id).where(
-            Score.case_id == case_id, Score.round_no == round_no)).all())
-        claimed = False
+            change = "new" if previous is None else "revised"
+            version = 1 if previous is None else previous.version + 1
+            score = Score(case_id=case_id, round_no=round_no, expert_id=expert_id,
+                          version=version, submitted_at=utcnow(), **values)
+            session.add(score)
+            rows.append(score)
+            current[expert_id] = score
+        submitted = len(current)
+        won: outbox.Owed | None = None
         if submitted >= round_row.quorum:
-            claimed = _claim(session, case_id, "awaiting_scores")
-            if claimed:
-                round_row.status, round_row.closed_at = "closed", utcnow()
-                session.add(round_row)
-        if change != "unchanged":
+            claim(session, case, Event.SCORES_QUORUM, "expert")
+            round_row.status, round_row.closed_at = "closed", utcnow()
+            session.add(round_row)
+            rows.append(round_row)
+            won = outbox.owe(session, case_id, f"scores:r{round_no}", Event.SCORES_QUORUM.value)
+        if rows:
             audit.append(db, session, actor=actor, action=f"score.{change}", case_id=case_id,
-                         detail={"expert": expert_id, "round": round_no,
+                         rows=rows,
+                         detail={"expert": expert_id, "round": round_no, "version": version,
                                  "submitted": submitted, "quorum": round_row.quorum,
-                                 "round_closed": claimed})
-    return ScoreReceipt(case_id, expert_id, round_no, submitted, round_row.quorum, change,
-                        Claim(case_id, claimed, f"{case_id}:scores:r{round_no}"))
+                                 "round_closed": won is not None})
+    key = won.key if won else f"{case_id}:scores:r{round_no}"
+    return ScoreReceipt(case_id, expert_id, round_no, version, submitted, round_row.quorum,
+                        change, Claim(case_id, won is not None, key, won.id if won else None))
 
 
 def record_lab_results(db: Database, case_id: str, results: list[LabResultIn], *,
@@ -120,33 +153,67 @@ def record_lab_results(db: Database, case_id: str, results: list[LabResultIn], *
     if not results:
         raise InvalidInput("give at least one lab result")
     with db.session() as session:
-        _waiting_case(db, session, case_id, "awaiting_lab", "lab results")
+        case = _waiting_case(db, session, case_id, Event.LAB_RESULTS, "lab results")
         now = utcnow()
-        for result in results:
-            session.add(LabResult(case_id=case_id, source="submitted", recorded_at=now,
-                                  **result.model_dump()))
-        claimed = _claim(session, case_id, "awaiting_lab")
+        rows = [LabResult(case_id=case_id, source="submitted", recorded_at=now,
+                          **result.model_dump()) for result in results]
+        for row in rows:
+            session.add(row)
+        claim(session, case, Event.LAB_RESULTS, "staff")
+        owed = outbox.owe(session, case_id, "lab", Event.LAB_RESULTS.value)
         audit.append(db, session, actor=actor, action="lab.results", case_id=case_id,
-                     detail={"items": [r.item for r in results]})
-    return Claim(case_id, claimed, f"{case_id}:lab")
+                     rows=rows, detail={"items": [r.item for r in results]})
+    return Claim(case_id, True, owed.key, owed.id)
+
+
+def signal_row(session: Session, db: Database, case_id: str, signal: SignalIn) -> Signal:
+    """A stored signal: the validated payload, its enterprise keys and its vocabulary."""
+    return Signal(case_id=case_id, channel=signal.channel, reference=signal.reference,
+                  received_at=signal.received_at, payload=signal.model_dump(mode="json"),
+                  imported_at=utcnow(),
+                  enterprise_code=names.code_key(signal.enterprise.credit_code),
+                  enterprise_name=names.name_key(signal.enterprise.name),
+                  vocabulary_sha256=current_vocabulary(db, session))
 
 
 def add_information(db: Database, case_id: str, signal: SignalIn, *, actor: str) -> Claim:
     """A further signal answering triage's request for information; triage runs again."""
     try:
         with db.session() as session:
-            case = _waiting_case(db, session, case_id, "awaiting_information",
+            case = _waiting_case(db, session, case_id, Event.INFORMATION_ADDED,
                                  "more information")
-            row = Signal(case_id=case_id, channel=signal.channel, reference=signal.reference,
-                         received_at=signal.received_at, payload=signal.model_dump(mode="json"),
-                         imported_at=utcnow())
+            duplicate = session.exec(select(Signal.case_id).where(
+                Signal.channel == signal.channel, Signal.reference == signal.reference)).first()
+            if duplicate is not None:
+                raise InvalidInput(f"signal {signal.channel}/{signal.reference} was already "
+                                   f"taken in (case {duplicate})")
+            row = signal_row(session, db, case_id, signal)
             session.add(row)
-            session.flush()
-            claimed = _claim(session, case_id, "awaiting_information")
+            claim(session, case, Event.INFORMATION_ADDED, "staff")
+            owed = outbox.owe(session, case_id, f"triage:r{case.triage_round + 1}",
+                              Event.INFORMATION_ADDED.value)
             audit.append(db, session, actor=actor, action="information.added", case_id=case_id,
-                         detail={"signal": row.id, "reference": signal.reference})
-            triage_round = case.triage_round
+                         rows=[row], detail={"reference": signal.reference})
     except IntegrityError:
         raise InvalidInput(f"signal {signal.channel}/{signal.reference} was already taken in") \
             from None
-    return Claim(case_id, claimed, f"{case_id}:triage:r{triage_round + 1}")
+    return Claim(case_id, True, owed.key, owed.id)
+
+
+def launch(db: Database, case_id: str, *, actor: str, reason: str = "case.launched") -> Claim:
+    """Staff launch (or relaunch) an active case's flow: owe it a run. A case that is waiting
+    or closed is not launched; `claimed` is False then."""
+    with db.session() as session:
+        db.lock_case(session, case_id)
+        case = require_case(session, case_id)
+        if not lifecycle.is_live(case.gate, case.state):
+            return Claim(case_id, False, "")
+        owed = outbox.owe(session, case_id, "launch", reason)
+        audit.append(db, session, actor=actor, action="case.launched", case_id=case_id,
+                     detail={"continuation": owed.key})
+    return Claim(case_id, True, owed.key, owed.id)
+
+
+def count_signals(session: Session, case_id: str) -> int:
+    return session.exec(select(func.count()).select_from(Signal)
+                        .where(Signal.case_id == case_id)).one()

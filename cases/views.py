@@ -22,6 +22,7 @@ def case_summary(dossier: Dossier, home: Path) -> dict:
         "title": case.title,
         "state": case.state,
         "gate": case.gate,
+        "waiting_reason": case.waiting_reason or None,
         "lang": case.lang,
         "channel": dossier.signals[0].channel if dossier.signals else None,
         "category": case.category,

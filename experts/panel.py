@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from cases import names
 from experts.protocol import Protocol
 
 Role = Literal["chair", "member", "reserve"]
@@ -44,8 +45,11 @@ class PanelRequest:
     case_id: str
     category: str
     hazards: tuple[str, ...]
-    enterprise_name: str = ""
-    enterprise_code: str = ""
+    # Comparison keys (cases.names) of every enterprise the case's signals name, their groups
+    # and the aliases the store knows for them; `enterprises` are the names as given, for the
+    # report.
+    parties: frozenset[str] = frozenset()
+    enterprises: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -117,11 +121,6 @@ class PanelUnavailable(ValueError):
         self.excluded = excluded
 
 
-def normalise(text: str) -> str:
-    """Compare names and credit codes without regard to case or whitespace (incl. full-width)."""
-    return "".join(str(text).split()).casefold()
-
-
 def _match(request: PanelRequest, expert: ExpertProfile) -> tuple[int, tuple[str, ...]]:
     reasons: list[str] = []
     score = 0
@@ -139,13 +138,10 @@ def _exclusion(request: PanelRequest, expert: ExpertProfile, match: int, seats: 
                protocol: Protocol) -> Exclusion | None:
     if not expert.active:
         return Exclusion(expert.id, "inactive", "")
-    keys = {normalise(k) for k in (request.enterprise_name, request.enterprise_code) if k}
-    keys.discard("")
     for declared in expert.conflicts:
-        if normalise(declared) in keys:
+        if names.declared_key(declared) in request.parties:
             return Exclusion(expert.id, "conflict_enterprise", declared)
-    name = normalise(request.enterprise_name)
-    if name and normalise(expert.affiliation) == name:
+    if expert.affiliation and names.name_key(expert.affiliation) in request.parties:
         return Exclusion(expert.id, "conflict_affiliation", expert.affiliation)
     if match == 0:
         wanted = ",".join([request.category, *dict.fromkeys(request.hazards)])

@@ -25,8 +25,8 @@ from cases.signals import parse_signal, read_signal_file
 from experts.roster import DEMO_ROSTER, load_roster
 from experts.simulation import Truth, simulated_score
 from flows.deployments import REPO_ROOT
-from flows.launcher import run_state, start_case_run
-from flows.submissions import submit_lab_results, submit_score
+from flows.launcher import run_state
+from flows.submissions import launch_case, submit_lab_results, submit_score
 
 SAMPLES = REPO_ROOT / "docs" / "samples"
 SAFETY_GATE_FILE = SAMPLES / "safety_gate" / "safety_gate_alerts_2022.jsonl"
@@ -150,7 +150,7 @@ def _score_round(settings: Settings, item: DemoCase, dossier, round_no: int, see
         form = simulated_score(item.truth, expert_id, round_no, feedback, seed=seed,
                                lang=dossier.case.lang, panel=panel)
         try:
-            submitted = submit_score(settings, item.case_id, expert_id, form,
+            submitted = submit_score(settings, item.case_id, expert_id, round_no, form,
                                      actor=f"expert:{expert_id} (simulated)")
         except WrongState:
             item.late_scores += 1  # the round closed at the quorum: refused, like a real one
@@ -174,7 +174,10 @@ def run_demo(settings: Settings, count: int, *, seed: str = "riskgate",
         item.opened_at = time.monotonic()
         opened = open_case(db, item.signal, actor=DEMO_ACTOR, lang=settings.lang)
         item.case_id = opened.case_id
-        item.run_ids.append(start_case_run(item.case_id))
+        launched = launch_case(settings, item.case_id, actor=DEMO_ACTOR)
+        if launched.flow_run_id is None:
+            raise RiskGateError(f"{item.case_id}: Prefect could not be reached to start its run")
+        item.run_ids.append(launched.flow_run_id)
         progress(f"{item.case_id} {item.key}: opened, flow run started")
     deadline = time.monotonic() + CASE_TIMEOUT_SECONDS
     pending = list(items)

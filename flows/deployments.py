@@ -17,12 +17,16 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 PREFECT_YAML = REPO_ROOT / "prefect.yaml"
 
 
+SWEEP_SECONDS_ENV = "RISKGATE_SWEEP_SECONDS"  # the served sweeper's interval (tests shorten it)
+
+
 @dataclass(frozen=True)
 class DeploymentSpec:
     name: str
     entrypoint: str  # path/to/file.py:flow_function
     description: str
     tags: tuple[str, ...]
+    interval: float | None = None  # seconds between scheduled runs, if scheduled
 
     @property
     def module(self) -> str:
@@ -44,10 +48,14 @@ class DeploymentSpec:
 
 def load_specs(path: Path = PREFECT_YAML) -> list[DeploymentSpec]:
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return [DeploymentSpec(name=d["name"], entrypoint=d["entrypoint"],
-                           description=" ".join(str(d.get("description", "")).split()),
-                           tags=tuple(d.get("tags", ())))
-            for d in raw["deployments"]]
+    specs = []
+    for d in raw["deployments"]:
+        intervals = [s["interval"] for s in d.get("schedules") or () if "interval" in s]
+        specs.append(DeploymentSpec(name=d["name"], entrypoint=d["entrypoint"],
+                                    description=" ".join(str(d.get("description", "")).split()),
+                                    tags=tuple(d.get("tags", ())),
+                                    interval=float(intervals[0]) if intervals else None))
+    return specs
 
 
 def spec_for(entrypoint: str) -> DeploymentSpec:
@@ -58,6 +66,7 @@ def spec_for(entrypoint: str) -> DeploymentSpec:
 
 
 CASE_ENTRYPOINT = "flows/case_flow.py:advance_case"
+SWEEP_ENTRYPOINT = "flows/sweep_flow.py:sweep"
 
 
 def case_deployment_name() -> str:
@@ -66,9 +75,17 @@ def case_deployment_name() -> str:
 
 def served_deployments() -> list:
     """RunnerDeployments for `serve()`, loaded by module path so the runner's cwd is irrelevant."""
+    import os
+
     from prefect.deployments.runner import EntrypointType
 
-    return [spec.load_flow().to_deployment(name=spec.name, description=spec.description,
-                                           tags=list(spec.tags),
-                                           entrypoint_type=EntrypointType.MODULE_PATH)
-            for spec in load_specs()]
+    deployments = []
+    for spec in load_specs():
+        interval = spec.interval
+        if interval is not None and os.environ.get(SWEEP_SECONDS_ENV) \
+                and spec.entrypoint == SWEEP_ENTRYPOINT:
+            interval = float(os.environ[SWEEP_SECONDS_ENV])
+        deployments.append(spec.load_flow().to_deployment(
+            name=spec.name, description=spec.description, tags=list(spec.tags),
+            entrypoint_type=EntrypointType.MODULE_PATH, interval=interval))
+    return deployments

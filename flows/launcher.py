@@ -49,6 +49,27 @@ def run_state(flow_run_id: str) -> RunOutcome | None:
     return RunOutcome(flow_run_id, state.name, state.message or "")
 
 
+def run_states(flow_run_ids: list[str]) -> dict[str, str]:
+    """Prefect's state type (COMPLETED, CRASHED, RUNNING, …) of each known flow run."""
+    from uuid import UUID
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    found: dict[str, str] = {}
+    ids = [UUID(i) for i in dict.fromkeys(flow_run_ids)]
+    with get_client(sync_client=True) as client:
+        for start in range(0, len(ids), 200):
+            runs = client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids[start:start + 200])),
+                limit=200, offset=0, sort=FlowRunSort.ID_DESC)
+            for run in runs:
+                if run.state is not None:
+                    found[str(run.id)] = run.state.type.value
+    return found
+
+
 def wait_for_run(flow_run_id: str, timeout: float = FINAL_WAIT_SECONDS) -> RunOutcome:
     deadline = time.monotonic() + timeout
     while True:

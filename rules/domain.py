@@ -1,12 +1,16 @@
 """The shared domain vocabulary (rules/domain.yaml), loaded once and typed.
 
 Every package validates codes against this one file, so a channel, hazard or measure means the
-same thing in a signal, a rulebook, an expert's form and a report.
+same thing in a signal, a rulebook, an expert's form and a report. The vocabulary is versioned
+like the rulebooks: stored signals and decisions record the SHA-256 of the text they were
+validated under and the store keeps that text, so data written under an older vocabulary reads
+back under it (`parse_domain`), whatever domain.yaml says today.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, fields
 from functools import cache, cached_property
 from pathlib import Path
 from typing import Literal
@@ -110,7 +114,27 @@ def _vocabulary(kind: str, raw: dict) -> Vocabulary:
 
 
 @cache
-def domain() -> Domain:
-    """The vocabulary, parsed once per process."""
-    raw = yaml.safe_load(DOMAIN_FILE.read_text(encoding="utf-8"))
+def parse_domain(text: str) -> Domain:
+    """A vocabulary from its text (the current file, or a stored snapshot)."""
+    raw = yaml.safe_load(text)
+    if not isinstance(raw, dict) or set(raw) != {f.name for f in fields(Domain)}:
+        raise ValueError(f"{DOMAIN_FILE.name}: expected the vocabularies "
+                         + ", ".join(f.name for f in fields(Domain)))
     return Domain(**{kind: _vocabulary(kind, entries) for kind, entries in raw.items()})
+
+
+@cache
+def domain_text() -> str:
+    """The text of rules/domain.yaml, read once per process."""
+    return DOMAIN_FILE.read_text(encoding="utf-8")
+
+
+def domain_sha256(text: str | None = None) -> str:
+    """SHA-256 of a vocabulary's text (default: the current file), as stored data records it."""
+    return hashlib.sha256((domain_text() if text is None else text).encode("utf-8")).hexdigest()
+
+
+@cache
+def domain() -> Domain:
+    """The vocabulary in force, parsed once per process."""
+    return parse_domain(domain_text())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cases.lifecycle import routes_to_assessment
 from rules.decisions import decide_disposal, decide_triage
 from rules.risk_matrix import Scenario, assess, check_severity, parse_probability
 from rules.rulebook import Rulebook
@@ -19,7 +20,6 @@ CASE_KEYS = {"triage", "assessment"}
 ASSESSMENT_KEYS = {"scenarios", "consensus", "scope", "panel_measures", "with_consumers",
                    "cases_category_180d", "cases_enterprise_180d", "cases_province_180d"}
 SCENARIO_KEYS = {"severity", "probability", "population", "description"}
-CLOSING_GATES = ("close", "more_info")
 
 
 def _scenarios(raw: Any) -> list[Scenario]:
@@ -58,7 +58,7 @@ def evaluate_case(data: Any, triage_book: Rulebook, disposal_book: Rulebook) -> 
     triage = decide_triage(triage_book, data["triage"])
     result: dict[str, Any] = {"triage": triage.to_dict()}
     raw = data.get("assessment")
-    if raw is None or triage.next_gate in CLOSING_GATES:
+    if raw is None or not routes_to_assessment(triage.next_gate):
         return result
     if not isinstance(raw, dict):
         raise FactError("assessment: expected an object")

@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from cases.lifecycle import TRIAGE_ROUTES
 from rules.domain import domain
 from rules.language import Condition, ConditionError, fields_of, parse_condition, to_durable
 from rules.risk_matrix import LEVELS
@@ -40,7 +41,8 @@ RULE_ID_RE = re.compile(r"^[A-Z][A-Z0-9_-]{1,31}$")
 FLAG_RE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 
 PRIORITIES = ("P1", "P2", "P3", "P4")
-NEXT_GATES = ("close", "more_info", "lab_test", "fast_track", "expert_panel")
+# The routes a triage rule may ask for are the lifecycle's triage transitions (cases/lifecycle.py).
+NEXT_GATES = tuple(TRIAGE_ROUTES)
 
 
 class RulebookError(ValueError):

@@ -48,7 +48,7 @@ def score_round(db: Database, case_id: str, truth: Truth, *, seed: str = "test",
     for expert_id in panel[:limit]:
         form = ScoreForm.model_validate(simulated_score(truth, expert_id, round_no, feedback,
                                                         seed=seed, panel=panel))
-        receipts.append(record_score(db, case_id, expert_id, form.to_record(),
+        receipts.append(record_score(db, case_id, expert_id, round_no, form.to_record(),
                                      actor=f"expert:{expert_id}"))
         if receipts[-1].claim.claimed:
             break

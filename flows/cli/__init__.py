@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import typer
 
 from cases.errors import RiskGateError
-from flows.cli import audit_cmd, case_cmd, demo_cmd, rules_cmd, server_cmd
+from flows.cli import audit_cmd, case_cmd, db_cmd, demo_cmd, rules_cmd, server_cmd, sweep_cmd
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   rich_markup_mode=None, help="RiskGate: rule-based expert risk assessment.")
@@ -28,6 +28,8 @@ app.add_typer(rules_cmd.app, name="rules", help="Rulebooks: check, evaluate, pri
 app.add_typer(rules_cmd.risk_app, name="risk", help="The severity × probability matrix.")
 app.add_typer(server_cmd.app, name="server", help="The local Prefect server and runner.")
 app.add_typer(audit_cmd.app, name="audit", help="Verify the audit trail and reports.")
+app.add_typer(db_cmd.app, name="db", help="The case store's schema (migrations).")
+app.command(name="sweep")(sweep_cmd.sweep)
 app.command(name="demo")(demo_cmd.demo)
 
 

@@ -1,11 +1,15 @@
-"""`riskgate audit verify`: prove nothing in the trail or the reports was removed or changed."""
+"""`riskgate audit …`: prove nothing in the trail, the records or the reports changed."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
+from cases.audit import head as chain_head
 from cases.audit import verify as verify_trail
-from cases.errors import RiskGateError
+from cases.errors import InvalidInput, RiskGateError
 from flows.cli.common import console, db, print_json, settings
 
 app = typer.Typer(no_args_is_help=True)
@@ -15,19 +19,58 @@ class AuditFailed(RiskGateError):
     exit_code = 7
 
 
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+
+
 @app.command("verify")
-def verify(as_json: bool = typer.Option(False, "--json")) -> None:
-    """Recompute the hash chain and each report's SHA-256 against the manifest."""
+def verify(
+    as_json: JsonFlag = False,
+    anchor: Annotated[str | None, typer.Option(
+        help="A chain head recorded earlier (SEQ:SHA256 from `riskgate audit anchor`), or "
+             "@FILE.")] = None,
+) -> None:
+    """Check the hash chain, every record against it, and every report file."""
     current = settings()
-    result = verify_trail(db(current), current.home)
+    if anchor is not None and anchor.startswith("@"):
+        try:
+            anchor = Path(anchor[1:]).read_text(encoding="utf-8").split()[0]
+        except (OSError, IndexError, UnicodeDecodeError) as exc:
+            raise InvalidInput(f"--anchor {anchor}: cannot read the anchor file ({exc})") \
+                from None
+    result = verify_trail(db(current), current.home, anchor=anchor)
     if as_json:
-        print_json({"ok": result.ok, "events": result.events, "reports": result.reports,
+        print_json({"ok": result.ok, "events": result.events, "records": result.records,
+                    "reports": result.reports, "head": result.head,
                     "problems": result.problems})
     else:
-        console.print(f"{result.events} audit events, {result.reports} reports checked")
+        console.print(f"{result.events} audit events, {result.records} records, "
+                      f"{result.reports} reports checked")
         for problem in result.problems:
-            console.print(f"[red]✗ {problem}[/red]")
+            console.print(f"✗ {problem}", style="red", markup=False, highlight=False)
     if not result.ok:
         raise AuditFailed(f"{len(result.problems)} problem(s): {result.problems[0]}")
     if not as_json:
-        console.print("[green]✓ chain intact, every report matches its manifest entry[/green]")
+        console.print("✓ chain intact, every record matches it, every report matches its "
+                      "manifest entry" + (f"; anchor {anchor[:20]}… holds" if anchor else ""),
+                      style="green", markup=False)
+
+
+@app.command("anchor")
+def anchor(
+    out: Annotated[Path | None, typer.Option(help="Also write the anchor to this file.")]
+    = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Print the chain head (SEQ:SHA256) to record outside the system."""
+    found = chain_head(db())
+    if found is None:
+        raise InvalidInput("the audit log is empty: nothing to anchor yet")
+    if out is not None:
+        try:
+            out.write_text(found["anchor"] + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise InvalidInput(f"{out}: cannot write ({exc.strerror})") from None
+    if as_json:
+        print_json(found)
+    else:
+        print(found["anchor"])

@@ -8,12 +8,21 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cases import store
-from cases.errors import InvalidInput
+from cases import lifecycle, store
+from cases.errors import InvalidInput, WrongState
 from cases.intake import open_case
 from cases.signals import read_signal_file
 from cases.views import case_summary
-from flows.cli.common import console, current_user, db, prefect_ready, print_json, say, settings
+from flows.cli.common import (
+    console,
+    current_user,
+    db,
+    err_console,
+    prefect_ready,
+    print_json,
+    say,
+    settings,
+)
 
 app = typer.Typer(no_args_is_help=True)
 score_app = typer.Typer(no_args_is_help=True)
@@ -54,14 +63,25 @@ def case_run(
     """Run the case's flow until it waits for people or closes (through the deployment)."""
     current = settings()
     case = store.get_case(db(current), case_id)
-    if case.state != "active":
+    if not lifecycle.is_live(case.gate, case.state):
         _print_waiting(current, case_id, as_json)
         return
-    stack = prefect_ready(current)
-    from flows.launcher import RunFailed, start_case_run, wait_for_run
+    stacks = []
+    from flows.launcher import RunFailed, wait_for_run
+    from flows.stack import StackError
+    from flows.submissions import launch_case
 
-    run_id = start_case_run(case_id)
-    say(f"flow run {run_id}: {stack.ui_url}/runs/flow-run/{run_id}")
+    done = launch_case(current, case_id, actor=current_user(),
+                       prepare=lambda: stacks.append(prefect_ready(current)))
+    if not done.claim.claimed:  # it started waiting or closed meanwhile
+        _print_waiting(current, case_id, as_json)
+        return
+    if done.flow_run_id is None:
+        raise StackError(f"Prefect could not be reached, so case {case_id}'s run is owed: the "
+                         "sweeper starts it when Prefect answers again (or run `riskgate "
+                         "sweep`)")
+    run_id = done.flow_run_id
+    say(f"flow run {run_id}: {stacks[-1].ui_url}/runs/flow-run/{run_id}")
     outcome = wait_for_run(run_id, timeout=timeout)
     if outcome.state != "Completed":
         raise RunFailed(f"flow run {run_id} ended {outcome.state}: {outcome.message[:300]}")
@@ -90,8 +110,10 @@ def case_show(case_id: str, as_json: JsonFlag = False) -> None:
         print_json(summary)
         return
     table = Table(show_header=False, box=None)
-    for key in ("id", "title", "state", "gate", "channel", "priority", "risk_level"):
-        table.add_row(key, str(summary[key]))
+    for key in ("id", "title", "state", "gate", "waiting_reason", "channel", "priority",
+                "risk_level"):
+        if key != "waiting_reason" or summary[key]:
+            table.add_row(key, str(summary[key]))
     table.add_row("measures", ", ".join(summary["measures"]) or "—")
     table.add_row("gates", " → ".join(summary["gates_completed"]) or "—")
     table.add_row("panel", ", ".join(f"{p['expert_id']} ({p['role']})"
@@ -145,6 +167,26 @@ def case_explain(
         raise typer.Exit(7)
 
 
+@app.command("retry")
+def case_retry(case_id: str, as_json: JsonFlag = False) -> None:
+    """Take a case that waits for staff back to its gate (e.g. after the roster changed)."""
+    current = settings()
+    from cases.lifecycle import Event
+    from cases.sweeping import retry_gate
+    from flows.submissions import Submitted, start_claimed
+
+    case = store.get_case(db(current), case_id)
+    if case.state != "awaiting_staff":
+        raise WrongState(f"case {case_id} is not waiting for staff (state {case.state}, gate "
+                         f"{case.gate})")
+    claim = retry_gate(db(current), case_id, Event.PANEL_RETRY, actor=current_user(),
+                       by="staff", why="staff asked to retry")
+    if claim is None:
+        raise WrongState(f"case {case_id} changed meanwhile; see `riskgate case show {case_id}`")
+    done = Submitted(claim, start_claimed(current, claim, lambda: prefect_ready(current)))
+    _report_claim(done, as_json)
+
+
 @app.command("supplement")
 def case_supplement(
     case_id: str,
@@ -161,15 +203,24 @@ def case_supplement(
     _report_claim(done, as_json)
 
 
+OWED_WARNING = ("warning: stored, and the case is ready to continue, but Prefect could not be "
+                "reached to start its flow run; the continuation is owed and the sweeper starts "
+                "it when Prefect answers again (or run `riskgate sweep`)")
+
+
 def _report_claim(done, as_json: bool, extra: dict | None = None) -> None:
     data = {"case_id": done.claim.case_id, "continued": done.claim.claimed,
-            "flow_run_id": done.flow_run_id, **(extra or {})}
+            "flow_run_id": done.flow_run_id,
+            "continuation": ("owed" if done.owed else "started") if done.claim.claimed
+            else None, **(extra or {})}
+    if done.owed:
+        err_console.print(OWED_WARNING, markup=False, highlight=False)
     if as_json:
         print_json(data)
-    elif done.claim.claimed:
+    elif done.claim.claimed and not done.owed:
         console.print(f"{done.claim.case_id}: complete — continuing in flow run "
                       f"{done.flow_run_id}")
-    else:
+    elif not done.claim.claimed:
         console.print(f"{done.claim.case_id}: recorded")
 
 
@@ -177,6 +228,8 @@ def _report_claim(done, as_json: bool, extra: dict | None = None) -> None:
 def score_submit(
     case_id: Annotated[str, typer.Option("--case", help="Case id.")],
     expert_id: Annotated[str, typer.Option("--expert", help="Your expert id.")],
+    round_no: Annotated[int, typer.Option("--round", help="The scoring round you answer "
+                                                          "(`case show` gives the open one).")],
     severity: Annotated[int, typer.Option(help="1 first aid … 4 fatal or permanent.")],
     probability: Annotated[str, typer.Option(help="0.002, 1/500 or a band label '> 1/1 000'.")],
     measures: Annotated[str, typer.Option(help="Recommended measures, best first, "
@@ -197,16 +250,20 @@ def score_submit(
             "spread": spread}
     from flows.submissions import submit_score
 
-    done = submit_score(current, case_id, expert_id, form, prepare=lambda: prefect_ready(current))
+    done = submit_score(current, case_id, expert_id, round_no, form,
+                        prepare=lambda: prefect_ready(current))
     receipt = done.receipt
-    extra = {"expert_id": expert_id, "round": receipt.round_no, "change": receipt.change,
+    extra = {"expert_id": expert_id, "round": receipt.round_no, "version": receipt.version,
+             "change": receipt.change,
              "submitted": receipt.submitted, "quorum": receipt.quorum}
     if as_json:
         _report_claim(done, True, extra)
         return
     console.print(f"{case_id}: score of {expert_id} {receipt.change} "
                   f"(round {receipt.round_no}: {receipt.submitted} of {receipt.quorum})")
-    if done.claim.claimed:
+    if done.owed:
+        err_console.print(OWED_WARNING, markup=False, highlight=False)
+    elif done.claim.claimed:
         console.print(f"quorum reached — case continues in flow run {done.flow_run_id}")
 
 

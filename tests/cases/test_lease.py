@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from cases import lease
-from cases.errors import CaseBusy
+from cases.errors import CaseBusy, LeaseLost
 from cases.intake import open_case
 from tests.helpers import sample_signal
 
@@ -30,7 +30,7 @@ def test_the_lease_of_a_dead_process_on_this_host_is_taken_over(db):
     lease.acquire(db, case_id, f"{socket.gethostname()}:{dead.stdout.strip()}:deadbeef")
     mine = lease.new_owner()
     lease.acquire(db, case_id, mine)
-    with pytest.raises(CaseBusy, match="lost its lease"):
+    with pytest.raises(LeaseLost, match="lost its lease to " + mine):
         lease.renew(db, case_id, f"{socket.gethostname()}:{dead.stdout.strip()}:deadbeef")
 
 

@@ -50,7 +50,7 @@ def test_refusals_change_nothing(db, waiting):
     ]
     for (case, expert), error, message in refusals:
         with pytest.raises(error, match=message):
-            record_score(db, case, expert, form(), actor="t")
+            record_score(db, case, expert, 1, form(), actor="t")
     assert state(db) == before
 
 
@@ -63,19 +63,32 @@ def test_quorum_claims_once_and_later_scores_are_refused(db, waiting):
     late = store.load_dossier(db, case_id).voting_seats()[4].expert_id
     before = state(db)
     with pytest.raises(WrongState, match="is not waiting for scores"):
-        record_score(db, case_id, late, form(), actor="t")
+        record_score(db, case_id, late, 1, form(), actor="t")
     assert state(db) == before
 
 
 def test_revisions_and_identical_resubmissions(db, waiting):
     case_id, _ = waiting
     expert = store.load_dossier(db, case_id).voting_seats()[0].expert_id
-    assert record_score(db, case_id, expert, form(), actor="t").change == "new"
+    assert record_score(db, case_id, expert, 1, form(), actor="t").change == "new"
     events = state(db)[1]
-    assert record_score(db, case_id, expert, form(), actor="t").change == "unchanged"
+    assert record_score(db, case_id, expert, 1, form(), actor="t").change == "unchanged"
     assert state(db)[1] == events  # an HTTP retry adds nothing to the trail
-    revised = record_score(db, case_id, expert, form(severity=3), actor="t")
-    assert (revised.change, revised.submitted) == ("revised", 1)
+    revised = record_score(db, case_id, expert, 1, form(severity=3), actor="t")
+    assert (revised.change, revised.submitted, revised.version) == ("revised", 1, 2)
+    dossier = store.load_dossier(db, case_id)
+    versions = dossier.score_versions(1, expert)
+    assert [(v.version, v.severity) for v in versions] == [(1, 4), (2, 3)]  # both kept
+    assert [s.severity for s in dossier.scores_of(1)] == [3]  # the latest counts
+
+
+def test_a_score_must_answer_the_open_round(db, waiting):
+    case_id, _ = waiting
+    expert = store.load_dossier(db, case_id).voting_seats()[0].expert_id
+    before = state(db)
+    with pytest.raises(WrongState, match="round 2 is not open; the open round is 1"):
+        record_score(db, case_id, expert, 2, form(), actor="t")
+    assert state(db) == before
 
 
 def test_concurrent_scores_claim_the_transition_exactly_once(db, waiting):
@@ -88,7 +101,7 @@ def test_concurrent_scores_claim_the_transition_exactly_once(db, waiting):
     def submit(expert: str) -> None:
         start.wait()
         try:
-            outcomes.append(record_score(db, case_id, expert, form(), actor="t").claim.claimed)
+            outcomes.append(record_score(db, case_id, expert, 1, form(), actor="t").claim.claimed)
         except WrongState:
             outcomes.append("late")
 

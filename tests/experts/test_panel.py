@@ -9,9 +9,9 @@ from experts.panel import (
     ExpertProfile,
     PanelRequest,
     PanelUnavailable,
-    normalise,
     select_panel,
 )
+from cases import names
 from experts.protocol import Protocol
 
 TOY_MAKER = "宁波乐童玩具有限公司"
@@ -24,7 +24,9 @@ def expert(id, seniority=10, categories=("toys",), hazards=("choking",), **kw) -
                          hazards=tuple(hazards), **kw)
 
 
-REQUEST = PanelRequest("C-1", "toys", ("choking", "injuries"), TOY_MAKER, TOY_CODE)
+REQUEST = PanelRequest("C-1", "toys", ("choking", "injuries"),
+                       parties=names.keys([TOY_MAKER], [TOY_CODE]),
+                       enterprises=(TOY_MAKER, TOY_CODE))
 
 
 def roster():
@@ -162,8 +164,32 @@ def test_chair_ties_break_by_match_then_id():
     assert select_panel(REQUEST, people, {}, Protocol()).chair.expert_id == "A"
 
 
-def test_enterprise_matching_is_normalised_and_blank_requests_match_nothing():
-    assert normalise(" Ningbo  LeTong\u3000Toys ") == "ningboletongtoys"
+@pytest.mark.parametrize("declared", [
+    "宁波乐童\u200b玩具有限公司",  # a zero-width space
+    "宁波乐童玩具（浙江）有限公司",  # a region inserted
+    "宁波乐童玩具股份有限公司",  # another company form
+    "宁波　乐童玩具有限公司",  # a full-width space
+    " 91330200ma2h1234xy ",  # the credit code, lower case and padded
+    "９１３３０２００ＭＡ２Ｈ１２３４ＸＹ",  # the credit code in full-width digits and letters
+])
+def test_a_declared_conflict_is_found_through_variations_of_the_name_or_code(declared):
+    people = [expert(f"E{i}") for i in range(5)] + [expert("X", 30, conflicts=(declared,))]
+    selection = select_panel(REQUEST, people, {}, Protocol())
+    assert ("X", "conflict_enterprise") in {(e.expert_id, e.reason) for e in selection.excluded}
+
+
+def test_a_conflict_with_the_group_or_another_signal_of_the_case_excludes():
+    parties = names.keys(["某某电器有限公司", "宁波乐童玩具有限公司", "乐童集团"], [])
+    request = PanelRequest("C-3", "toys", ("choking",), parties=parties)
+    people = [expert(f"E{i}") for i in range(5)] + [
+        expert("G", 30, conflicts=("乐童集团有限公司",)),
+        expert("S", 30, affiliation="宁波乐童玩具有限公司")]
+    excluded = {(e.expert_id, e.reason) for e in select_panel(request, people, {},
+                                                               Protocol()).excluded}
+    assert {("G", "conflict_enterprise"), ("S", "conflict_affiliation")} <= excluded
+
+
+def test_blank_requests_match_nothing():
     blank = PanelRequest("C-2", "toys", ("choking",))
     people = [expert(f"E{i}", affiliation="", conflicts=("", " ")) for i in range(5)]
     assert len(select_panel(blank, people, {}, Protocol()).voting) == 5

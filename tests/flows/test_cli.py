@@ -68,20 +68,22 @@ def test_score_refusals(capsys, settings, db, roster):
     member = store.load_dossier(db, case_id).voting_seats()[0].expert_id
     closed_id, _ = open_archetype(db, "out_of_scope_food")
     gates.advance(settings, closed_id)
-    good = ["--severity", "4", "--probability", "1/50", "--measures", "recall",
-            "--rationale", "beads block airways"]
+    good = ["--round", "1", "--severity", "4", "--probability", "1/50", "--measures",
+            "recall", "--rationale", "beads block airways"]
     before = stored(db)
     cases = [
         ([case_id, "E999", *good], 3, "unknown expert E999"),
         (["RG-NOPE", member, *good], 3, "no case RG-NOPE"),
         ([closed_id, member, *good], 4, f"case {closed_id} is not waiting for scores (state "
                                         "closed, gate closed)"),
-        ([case_id, member, *good[:1], "5", *good[2:]], 2, "score: severity: severity must be 1"),
-        ([case_id, member, *good[:3], "0", *good[4:]], 2, "score: probability: probability '0' "
+        ([case_id, member, *good[:3], "5", *good[4:]], 2, "score: severity: severity must be 1"),
+        ([case_id, member, *good[:5], "0", *good[6:]], 2, "score: probability: probability '0' "
                                                           "is outside (0, 1]"),
-        ([case_id, member, *good[:5], "recall,bribe", *good[6:]], 2,
+        ([case_id, member, *good[:7], "recall,bribe", *good[8:]], 2,
          "score: measures: unknown measure 'bribe'"),
-        ([case_id, member, *good[:7], "x"], 2, "score: rationale: "),
+        ([case_id, member, *good[:9], "x"], 2, "score: rationale: "),
+        ([case_id, member, "--round", "2", *good[2:]], 4, f"case {case_id}: round 2 is not "
+                                                          "open; the open round is 1"),
     ]
     for (case, expert, *rest), code_wanted, message in cases:
         code, out, err = run(capsys, "score", "submit", "--case", case, "--expert", expert, *rest)

@@ -24,6 +24,7 @@ from tests.conftest import REPO, SAMPLES
 pytestmark = pytest.mark.prefect
 
 SEVEN_GATES = ["intake", "triage", "panel", "assessment", "disposal", "follow_up", "closure"]
+SWEEP_SECONDS = 8  # the served sweeper's schedule in these tests (60 s in prefect.yaml)
 
 
 def free_port() -> int:
@@ -37,12 +38,14 @@ class Stack:
         self.home, self.port = home, port
         self.api = f"http://127.0.0.1:{port}/api"
         self.env = {**os.environ, "RISKGATE_HOME": str(home), "RISKGATE_PREFECT_PORT": str(port),
-                    "RISKGATE_FAILPOINTS": "on", "COLUMNS": "200"}
+                    "RISKGATE_FAILPOINTS": "on", "COLUMNS": "200",
+                    "RISKGATE_SWEEP_SECONDS": str(SWEEP_SECONDS)}
 
-    def cli(self, *args: str, check: bool = True, timeout: float = 300
-            ) -> subprocess.CompletedProcess:
-        done = subprocess.run([sys.executable, "-m", "flows.cli", *args], env=self.env,
-                              cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    def cli(self, *args: str, check: bool = True, timeout: float = 300,
+            env: dict | None = None) -> subprocess.CompletedProcess:
+        done = subprocess.run([sys.executable, "-m", "flows.cli", *args],
+                              env={**self.env, **(env or {})}, cwd=REPO, capture_output=True,
+                              text=True, timeout=timeout)
         if check and done.returncode != 0:
             raise AssertionError(f"riskgate {' '.join(args)} → {done.returncode}\n"
                                  f"{done.stdout}\n{done.stderr}")
@@ -64,6 +67,12 @@ class Stack:
         body = {"flow_runs": {"tags": {"all_": [f"case:{case_id}"]}}, "limit": 50, "offset": 0,
                 "sort": "EXPECTED_START_TIME_ASC"}
         return httpx.post(f"{self.api}/flow_runs/filter", json=body, timeout=10).json()
+
+    def healthy(self) -> bool:
+        try:
+            return httpx.get(f"{self.api}/health", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
 
     def wait_for_run_state(self, run_id: str, wanted: set[str], timeout: float = 60) -> str:
         deadline = time.monotonic() + timeout
@@ -95,11 +104,21 @@ def open_sample(stack: Stack, reference: str) -> str:
     return opened["id"]
 
 
-def score(stack: Stack, case_id: str, expert: str, severity: int = 4, check: bool = True):
-    return stack.cli("score", "submit", "--case", case_id, "--expert", expert, "--severity",
-                     str(severity), "--probability", "1/50", "--measures",
-                     "recall,consumer_warning", "--rationale", "小珠子可致婴幼儿气道阻塞",
-                     check=check)
+def score(stack: Stack, case_id: str, expert: str, severity: int = 4, check: bool = True,
+          env: dict | None = None, round_no: int = 1):
+    return stack.cli("score", "submit", "--case", case_id, "--expert", expert, "--round",
+                     str(round_no), "--severity", str(severity), "--probability", "1/50",
+                     "--measures", "recall,consumer_warning", "--rationale",
+                     "小珠子可致婴幼儿气道阻塞", check=check, env=env)
+
+
+def voting_panel(shown: dict) -> list[str]:
+    return sorted(p["expert_id"] for p in shown["panel"] if p["role"] != "reserve")
+
+
+def keys_and_states(stack: Stack, case_id: str) -> list[tuple[str, str]]:
+    return [(r["idempotency_key"].removeprefix(f"{case_id}:"), r["state"]["type"])
+            for r in stack.runs_of(case_id)]
 
 
 def test_a_case_waits_for_its_panel_and_the_quorum_resumes_it(stack):
@@ -108,7 +127,7 @@ def test_a_case_waits_for_its_panel_and_the_quorum_resumes_it(stack):
     assert (waiting["state"], waiting["gate"]) == ("awaiting_scores", "assessment")
     assert waiting["gates_completed"] == ["intake", "triage", "panel"]
     assert {"id", "state", "gate", "risk_level", "measures", "panel", "reports"} <= set(waiting)
-    voting = sorted(p["expert_id"] for p in waiting["panel"] if p["role"] != "reserve")
+    voting = voting_panel(waiting)
     assert len(voting) == 5 and all(set(p) == {"expert_id", "role"} for p in waiting["panel"])
 
     for expert in voting[:3]:
@@ -131,8 +150,8 @@ def test_a_case_waits_for_its_panel_and_the_quorum_resumes_it(stack):
                            "closed)\n")
 
     runs = stack.runs_of(case_id)
-    assert [r["state"]["type"] for r in runs] == ["COMPLETED", "COMPLETED"]
-    assert runs[1]["idempotency_key"] == f"{case_id}:scores:r1"
+    assert keys_and_states(stack, case_id) == [("launch", "COMPLETED"),
+                                                ("scores:r1", "COMPLETED")]
     assert all(r["deployment_id"] for r in runs)
     artifacts = httpx.post(f"{stack.api}/artifacts/filter", timeout=10, json={
         "artifacts": {"flow_run_id": {"any_": [r["id"] for r in runs]}}, "limit": 50,
@@ -142,22 +161,74 @@ def test_a_case_waits_for_its_panel_and_the_quorum_resumes_it(stack):
     assert stack.cli("audit", "verify").returncode == 0
 
 
-def test_a_run_killed_mid_flow_is_resumed_by_case_run(stack):
+def test_a_continuation_killed_mid_gate_is_finished_by_the_sweeper(stack):
     case_id = open_sample(stack, "e2e-2")
-    voting = sorted(p["expert_id"] for p in stack.json("case", "run", case_id)["panel"]
-                    if p["role"] != "reserve")
+    voting = voting_panel(stack.json("case", "run", case_id))
     failpoints.arm(stack.home, "disposal.before_commit")
     for expert in voting[:4]:
         score(stack, case_id, expert)
     continuation = stack.runs_of(case_id)[-1]
     assert stack.wait_for_run_state(continuation["id"], {"CRASHED", "FAILED"}) == "CRASHED"
-    crashed = stack.json("case", "show", case_id)
-    assert (crashed["state"], crashed["gate"]) == ("active", "disposal")
-    assert crashed["gates_completed"][-1] == "assessment"
+    # nobody runs `case run`: the scheduled sweeper sees the crashed run and takes the case up
+    closed = stack.wait_for(case_id, "closed", timeout=SWEEP_SECONDS * 4 + 60)
+    assert [r["gate"] for r in closed["reports"]] == SEVEN_GATES
+    assert keys_and_states(stack, case_id) == [("launch", "COMPLETED"),
+                                                ("scores:r1", "CRASHED"),
+                                                ("retake", "COMPLETED")]
+    assert stack.cli("audit", "verify").returncode == 0
 
-    resumed = stack.json("case", "run", case_id)
-    assert resumed["state"] == "closed"
-    assert [r["gate"] for r in resumed["reports"]] == SEVEN_GATES
+
+def test_prefect_unreachable_at_the_claim_then_back_completes_with_one_continuation(stack):
+    case_id = open_sample(stack, "e2e-owed")
+    voting = voting_panel(stack.json("case", "run", case_id))
+    for expert in voting[:3]:
+        score(stack, case_id, expert)
+    stack.cli("server", "stop")
+    assert not stack.healthy()
+    # The submitter may not restart the server: Prefect is simply not there at the claim.
+    owed = score(stack, case_id, voting[3], env={"PREFECT_API_URL": stack.api})
+    assert owed.returncode == 0, owed.stderr
+    assert "warning: stored, and the case is ready to continue, but Prefect could not be " \
+           "reached" in owed.stderr and "the sweeper starts it" in owed.stderr
+    shown = stack.json("case", "show", case_id)
+    assert (shown["state"], shown["gate"]) == ("active", "assessment")
+    stack.cli("server", "start", timeout=240)  # Prefect is back; the runner sweeps at start
+    closed = stack.wait_for(case_id, "closed", timeout=SWEEP_SECONDS * 3 + 90)
+    assert [r["gate"] for r in closed["reports"]] == SEVEN_GATES
+    assert keys_and_states(stack, case_id) == [("launch", "COMPLETED"),
+                                                ("scores:r1", "COMPLETED")]
+    assert stack.cli("audit", "verify").returncode == 0
+
+
+def test_a_run_that_loses_its_lease_fails_naming_the_case_and_the_holder(stack):
+    import sqlite3
+
+    case_id = open_sample(stack, "e2e-lease")
+    failpoints.arm(stack.home, "triage.before_commit", "hang:6")
+    running = subprocess.Popen([sys.executable, "-m", "flows.cli", "case", "run", case_id],
+                               env=stack.env, cwd=REPO, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while (stack.home / "failpoints" / "triage.before_commit").exists():
+        assert time.monotonic() < deadline, "the run never reached triage"
+        time.sleep(0.2)
+    thief = "elsewhere:4242:cafebabe"
+    with sqlite3.connect(stack.home / "riskgate.db") as conn:  # another run took the case
+        conn.execute('UPDATE "case" SET lease_owner = ?, lease_expires = ? WHERE id = ?',
+                     (thief, "2999-01-01 00:00:00.000000", case_id))
+    out, err = running.communicate(timeout=120)
+    assert running.returncode == 6, out + err
+    assert f"lost its lease to {thief}" in err and case_id in err
+    (run,) = stack.runs_of(case_id)
+    assert run["state"]["type"] == "FAILED"
+    assert f"case {case_id}" in run["state"]["message"] and thief in run["state"]["message"]
+    shown = stack.json("case", "show", case_id)
+    assert shown["gates_completed"] == ["intake"] and "triage" not in [
+        r["gate"] for r in shown["reports"]]
+    assert not list((stack.home / "reports" / case_id).glob("02-triage*"))
+    with sqlite3.connect(stack.home / "riskgate.db") as conn:  # let the case go on
+        conn.execute('UPDATE "case" SET lease_owner = NULL, lease_expires = NULL WHERE id = ?',
+                     (case_id,))
     assert stack.cli("audit", "verify").returncode == 0
 
 

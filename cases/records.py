@@ -1,0 +1,142 @@
+"""What the audit chain covers: the records that decided a case, and their content digests.
+
+Every audit event lists the records its transaction wrote or changed, each with the SHA-256 of
+its canonical content (and a short digest per field, so that `audit verify` can say which field
+of a record differs, not only that it does). Verification recomputes the digests of the stored
+rows and compares them with the latest event that recorded each one (cases/audit.py).
+
+The covered fields are fixed per kind here and must stay stable: a digest written today is
+checked for as long as the store lives. A new field is covered by a new `DIGEST_VERSION`.
+Operational columns are not covered: the lease (it changes with every run), `updated_at`, and
+the continuation outbox (which records execution, not decisions).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+DIGEST_VERSION = "v1"
+FIELD_DIGEST_LENGTH = 12
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str  # the ref prefix: "score:17"
+    table: str  # the table's name in the store
+    key: str  # primary key column
+    fields: tuple[str, ...]  # covered columns, in canonical order
+    mutable: bool  # rows that legitimately change (each change comes with an event)
+    describe: tuple[str, ...] = ()  # columns that name the row in a problem message
+
+
+KINDS: dict[str, Kind] = {k.name: k for k in (
+    Kind("case", "case", "id", (
+        "id", "title", "lang", "state", "gate", "category", "hazards", "product_key",
+        "enterprise_key", "province", "priority", "risk_level", "measures", "scoring_round",
+        "triage_round", "waiting_reason", "opened_by", "created_at", "closed_at"), True),
+    Kind("signal", "signal", "id", (
+        "id", "case_id", "channel", "reference", "received_at", "payload", "enterprise_code",
+        "enterprise_name", "vocabulary_sha256"), False, ("case_id", "channel", "reference")),
+    Kind("gate", "gaterecord", "id", (
+        "id", "case_id", "gate", "round", "outcome", "actor", "flow_run_id", "completed_at"),
+        False, ("case_id", "gate", "round")),
+    Kind("decision", "ruledecision", "id", (
+        "id", "case_id", "gate", "round", "rulebook_sha256", "facts", "fired", "trail",
+        "outcome", "engine", "decided_at", "vocabulary_sha256"), False,
+        ("case_id", "gate", "round")),
+    Kind("seat", "panelseat", "id", (
+        "id", "case_id", "expert_id", "role", "match", "reasons", "seated_at"), False,
+        ("case_id", "expert_id", "role")),
+    Kind("round", "scoringround", "id", (
+        "id", "case_id", "round_no", "status", "quorum", "protocol", "feedback", "result",
+        "opened_at", "closed_at"), True, ("case_id", "round_no")),
+    Kind("score", "score", "id", (
+        "id", "case_id", "round_no", "expert_id", "version", "severity", "band",
+        "probability", "probability_exact", "measures", "rationale", "vulnerable_users",
+        "spread", "confidence", "submitted_at"), False,
+        ("case_id", "round_no", "expert_id", "version")),
+    Kind("lab", "labresult", "id", (
+        "id", "case_id", "item", "standard", "result", "value", "laboratory", "source",
+        "recorded_at"), False, ("case_id", "item")),
+    Kind("report", "reportrecord", "id", (
+        "id", "case_id", "gate", "round", "path", "sha256", "size", "template_version", "lang",
+        "created_at"), False, ("case_id", "path")),
+    Kind("expert", "expert", "id", (
+        "id", "name", "affiliation", "seniority", "categories", "hazards", "conflicts",
+        "active", "email"), True, ()),
+)}
+BY_TABLE = {k.table: k for k in KINDS.values()}
+
+
+def canonical_time(value: datetime | str) -> str:
+    """UTC, microseconds, naive values taken as UTC (SQLite keeps no zone)."""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return canonical_time(value)
+    return value
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+                      default=str)
+
+
+def canonical_loads(value: Any) -> Any:
+    """A JSON-safe copy, as the store will read it back (datetimes and the like as text)."""
+    return json.loads(json.dumps(value, ensure_ascii=False, default=str))
+
+
+def _values(kind: Kind, row: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: _canonical(row.get(name)) for name in kind.fields}
+
+
+def digest(kind: Kind, row: Mapping[str, Any]) -> dict[str, Any]:
+    """The recorded digest of one row: the whole content and a short digest per field."""
+    values = _values(kind, row)
+    whole = hashlib.sha256(canonical_json(values).encode("utf-8")).hexdigest()
+    per_field = {name: hashlib.sha256(canonical_json(v).encode("utf-8"))
+                 .hexdigest()[:FIELD_DIGEST_LENGTH] for name, v in values.items()}
+    return {"sha256": f"{DIGEST_VERSION}:{whole}", "fields": per_field}
+
+
+def ref(kind: Kind, row: Mapping[str, Any]) -> str:
+    return f"{kind.name}:{row[kind.key]}"
+
+
+def row_mapping(row: Any) -> dict[str, Any]:
+    """A SQLModel row or a SQLAlchemy mapping as a plain dict of its columns."""
+    if isinstance(row, Mapping):
+        return dict(row)
+    return {column.key: getattr(row, column.key) for column in row.__table__.columns}
+
+
+def kind_of(row: Any) -> Kind:
+    return BY_TABLE[row.__table__.name]
+
+
+def record_entries(rows: list[Any]) -> dict[str, dict[str, Any]]:
+    """`{ref: digest}` for ORM rows, as an audit event lists them."""
+    entries: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        kind = kind_of(row)
+        values = row_mapping(row)
+        entries[ref(kind, values)] = digest(kind, values)
+    return entries
+
+
+def differing_fields(recorded: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+    """Which fields differ between a recorded digest and a current one (by the short field
+    digests; a record written without them says only that the content differs)."""
+    before, after = recorded.get("fields") or {}, current.get("fields") or {}
+    return [name for name in after if name in before and before[name] != after[name]]

@@ -1,0 +1,84 @@
+"""Panel (专家组): the expert panel chosen from the roster, with every seat and exclusion
+explained; the first scoring round opens. With too few eligible experts the case waits for
+staff with the reason, and the sweeper takes it up again when experts free up."""
+
+from __future__ import annotations
+
+from cases import store
+from cases.commits import GateCommit, RoundOpening, SeatsTaken, WorkloadCheck
+from cases.db import Database
+from cases.facts import parties
+from cases.lifecycle import Event
+from cases.store import Dossier
+from experts.panel import ExpertProfile, PanelRequest, PanelUnavailable, select_panel
+from experts.protocol import Protocol
+from flows.gates.common import SYSTEM_ACTOR, StepContext, StepResult, commit, write_report
+
+SEATING_ATTEMPTS = 5
+
+
+def profiles(db: Database) -> list[ExpertProfile]:
+    return [ExpertProfile(id=e.id, name=e.name, affiliation=e.affiliation,
+                          seniority=e.seniority, categories=tuple(e.categories),
+                          hazards=tuple(e.hazards), conflicts=tuple(e.conflicts),
+                          active=e.active, email=e.email)
+            for e in store.roster(db)]
+
+
+def request_for(db: Database, d: Dossier) -> PanelRequest:
+    """Every enterprise and group the case's signals name, with the aliases the store knows."""
+    found = parties(d.signals)
+    keys = found.keys()
+    return PanelRequest(case_id=d.case.id, category=d.case.category,
+                        hazards=tuple(d.case.hazards),
+                        parties=keys | store.enterprise_aliases(db, keys),
+                        enterprises=(*found.names, *found.codes, *found.groups))
+
+
+def could_seat(db: Database, d: Dossier) -> bool:
+    """Whether a full panel could be chosen for the case now (the sweeper asks)."""
+    try:
+        select_panel(request_for(db, d), profiles(db), store.open_seats(db), Protocol())
+    except PanelUnavailable:
+        return False
+    return True
+
+
+def step(ctx: StepContext, d: Dossier) -> StepResult:
+    protocol = Protocol()
+    request = request_for(ctx.db, d)
+    for attempt in range(1, SEATING_ATTEMPTS + 1):
+        roster = profiles(ctx.db)
+        try:
+            selection = select_panel(request, roster, store.open_seats(ctx.db), protocol)
+        except PanelUnavailable as unavailable:
+            return commit(ctx, d, GateCommit(
+                case_id=d.case.id, event=Event.PANEL_UNAVAILABLE, owner=ctx.owner,
+                actor=SYSTEM_ACTOR, case_fields={"waiting_reason": str(unavailable)},
+                audit_detail={"reason": str(unavailable), "eligible": unavailable.eligible,
+                              "needed": unavailable.needed}),
+                summary={"waiting_for_staff": str(unavailable)})
+        experts = {e.id: {"name": e.name, "affiliation": e.affiliation,
+                          "seniority": e.seniority} for e in roster}
+        report = write_report(ctx, d, "panel", 1, SYSTEM_ACTOR, protocol=protocol.to_dict(),
+                              selection=selection.to_dict(), experts=experts, request={
+                                  "category": request.category,
+                                  "hazards": list(request.hazards),
+                                  "enterprise_name": "; ".join(request.enterprises)})
+        outcome = {"panel": [{"expert_id": s.expert_id, "role": s.role}
+                             for s in selection.seats],
+                   "excluded": len(selection.excluded)}
+        try:
+            return commit(ctx, d, GateCommit(
+                case_id=d.case.id, event=Event.PANEL_SEATED, owner=ctx.owner,
+                actor=SYSTEM_ACTOR, outcome=outcome, report=report,
+                case_fields={"waiting_reason": ""},
+                seats=[{"expert_id": s.expert_id, "role": s.role, "match": s.match,
+                        "reasons": list(s.reasons)} for s in selection.seats],
+                workload=WorkloadCheck(tuple(s.expert_id for s in selection.voting),
+                                       protocol.max_open_seats),
+                open_round=RoundOpening(1, protocol.quorum, protocol.to_dict(), None)))
+        except SeatsTaken:
+            if attempt == SEATING_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")

@@ -1,0 +1,39 @@
+"""Triage (分诊): the triage rulebook decides priority, preliminary risk and the route."""
+
+from __future__ import annotations
+
+from cases import lifecycle, store
+from cases.commits import GateCommit, check_rulebook_version
+from cases.facts import merge_signals, triage_facts
+from cases.store import Dossier
+from flows.gates.common import StepContext, StepResult, commit, rulebook_actor, write_report
+from flows.gates.decisions import decision_record, rulebook_info
+from rules.decisions import decide_triage
+from rules.rulebook import Rulebook, current_rulebook
+from rules.schema import InputKind
+
+
+def rulebook_in_force(ctx: StepContext, kind: InputKind) -> Rulebook:
+    """Today's rulebook, refused before any work if it was edited without a new version."""
+    rulebook = current_rulebook(kind)
+    check_rulebook_version(ctx.db, rulebook.name, rulebook.version, rulebook.sha256)
+    return rulebook
+
+
+def step(ctx: StepContext, d: Dossier) -> StepResult:
+    rulebook = rulebook_in_force(ctx, "triage")
+    facts = triage_facts(merge_signals(d.signals), store.history(ctx.db, d.case),
+                         [r["result"] for r in d.lab_evidence()])
+    decision = decide_triage(rulebook, facts)
+    round_no = d.case.triage_round + 1
+    route = lifecycle.triage_route(decision.next_gate)
+    actor = rulebook_actor(rulebook)
+    recorded = decision.to_dict()
+    report = write_report(ctx, d, "triage", round_no, actor, decision=recorded,
+                          rulebook=rulebook_info(rulebook), resolution=rulebook.resolution)
+    outcome = decision.outcome()
+    return commit(ctx, d, GateCommit(
+        case_id=d.case.id, event=route.event, round=round_no, owner=ctx.owner, actor=actor,
+        outcome=outcome, report=report, decision=decision_record(rulebook, recorded, outcome),
+        case_fields={"priority": decision.priority, "triage_round": round_no},
+        audit_detail={"fired": decision.fired}), summary={**outcome, "fired": decision.fired})

@@ -1,0 +1,83 @@
+"""The sweeper: takes up every hand-over left behind. It runs as a scheduled deployment
+(flows/sweep_flow.py, prefect.yaml), once when the runner starts (flows/runner.py) and on
+demand (`riskgate sweep`). What it decides is in cases/sweeping.py; this module asks Prefect
+what it needs and starts the runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from cases import lease, outbox, store, sweeping
+from cases.config import Settings
+from cases.db import database
+from cases.lifecycle import Event
+from cases.models import utcnow
+from flows.gates.panel import could_seat
+from flows.handover import start_owed
+from flows.launcher import run_states
+
+
+@dataclass
+class Swept:
+    started: list[str] = field(default_factory=list)  # continuation keys started
+    unreachable: list[str] = field(default_factory=list)  # still owed: Prefect did not answer
+    retaken: list[str] = field(default_factory=list)  # case ids whose dead run was replaced
+    panels_retried: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"started": self.started, "unreachable": self.unreachable,
+                "retaken": self.retaken, "panels_retried": self.panels_retried}
+
+
+Starter = Callable[[Settings, outbox.Owed], str | None]
+States = Callable[[list[str]], dict[str, str]]
+
+
+def start_once(settings: Settings, owed: outbox.Owed) -> str | None:
+    return start_owed(settings, owed, attempts=1)
+
+
+def sweep_once(settings: Settings, *, start: Starter = start_once,
+               states_of: States = run_states) -> Swept:
+    """One sweep. `start` and `states_of` talk to Prefect; tests of the decisions alone give
+    their own."""
+    db = database(settings.database_url)
+    swept = Swept()
+
+    def _start(settings: Settings, owed: outbox.Owed, swept: Swept) -> None:
+        if start(settings, owed):
+            swept.started.append(owed.key)
+        else:
+            swept.unreachable.append(owed.key)
+
+    for owed in outbox.unstarted(db):
+        _start(settings, owed, swept)
+
+    active = sweeping.active_cases(db)
+    wanted = [i for c in active for i in (c.latest.flow_run_id if c.latest else None,
+                                          lease.holder_run(c.lease_owner)) if i]
+    states = states_of(wanted) if wanted else {}
+    now = utcnow()
+    for case in active:
+        retake = sweeping.retake_for(case, states.get, now)
+        if retake is None:
+            continue
+        claim = sweeping.owe_retake(db, retake)
+        if claim is not None and claim.continuation_id is not None:
+            swept.retaken.append(case.case_id)
+            _start(settings, outbox.Owed(claim.continuation_id, case.case_id, claim.key,
+                                         "sweeper.retake", None, 0), swept)
+
+    for case_id in sweeping.cases_waiting_for_staff(db, "panel"):
+        if not could_seat(db, store.load_dossier(db, case_id)):
+            continue
+        claim = sweeping.retry_gate(db, case_id, Event.PANEL_RETRY,
+                                    actor=sweeping.SWEEPER_ACTOR, by="sweeper",
+                                    why="enough eligible experts again")
+        if claim is not None and claim.continuation_id is not None:
+            swept.panels_retried.append(case_id)
+            _start(settings, outbox.Owed(claim.continuation_id, case_id, claim.key,
+                                         Event.PANEL_RETRY.value, None, 0), swept)
+    return swept
