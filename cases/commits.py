@@ -16,6 +16,7 @@ gate replaces.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -178,10 +179,8 @@ def _place_report(home: Path, report: ReportFile) -> None:
     final = home / report.path
     final.parent.mkdir(parents=True, exist_ok=True)
     os.replace(report.staged, final)
-    try:
-        report.staged.parent.rmdir()  # the staging folder, once no other run stages there
-    except OSError:
-        pass
+    with contextlib.suppress(OSError):  # the staging folder, once no other run stages there
+        report.staged.parent.rmdir()
 
 
 def commit_gate(db: Database, home: Path, commit: GateCommit) -> lifecycle.Transition:

@@ -161,7 +161,6 @@ def test_an_inserted_event(settings, db, two_cases):
 
 
 def test_reordered_events(settings, db, two_cases):
-    a, b = sql(db, "SELECT seq, hash FROM auditevent WHERE seq IN (8, 9) ORDER BY seq")
     sql(db, "UPDATE auditevent SET seq = -1 WHERE seq = 8")
     sql(db, "UPDATE auditevent SET seq = 8 WHERE seq = 9")
     sql(db, "UPDATE auditevent SET seq = 9 WHERE seq = -1")
@@ -182,7 +181,8 @@ def test_the_tail_of_the_chain_cut_away(settings, db, two_cases, removed):
                in p for p in found), found
     if removed == 1:  # the short case's closure: its gate, report and state are unrecorded
         short = two_cases[1]
-        assert any(p.startswith(f"case {short}: ") and "state, gate, closed_at differ" in p for p in found), found
+        assert any(p.startswith(f"case {short}: ") and "state, gate, closed_at differ" in p
+                   for p in found), found
         assert any(p.startswith("report ") and "no audit event records it" in p for p in found)
     with_anchor = problems(settings, db, anchor=anchor)
     assert f"the anchor is audit event {last} but the chain ends at event {last - cut}: " \
@@ -286,8 +286,8 @@ def test_a_manifest_path_outside_the_data_directory(settings, db, two_cases, tmp
     sql(db, "UPDATE reportrecord SET path = :p WHERE id = :i", p="../../outside.docx",
         i=report_id)
     found = problems(settings, db)
-    assert "report ../../outside.docx (case {}, gate closure): the manifest path leads outside " \
-           "the reports directory; it was not read".format(full) in found
+    assert f"report ../../outside.docx (case {full}, gate closure): the manifest path leads " \
+           "outside the reports directory; it was not read" in found
     assert any(p.startswith(f"report {report_id} ") and "path differs" in p for p in found)
     assert f"report file {path} is not in the manifest (added, renamed, or written by a commit " \
            "that never came)" in found

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 from sqlmodel import func, select
 
 from cases import store
@@ -70,3 +71,38 @@ def test_history_counts_other_recent_cases(db):
     assert history.same_category_hazard == 1
     assert history.same_category == 1
     assert history.same_category_province == 1
+
+
+def test_a_drawn_case_id_that_is_taken_is_drawn_again(db, monkeypatch):
+    from cases import intake
+
+    first = open_case(db, sample_signal(), actor="staff:a", lang="zh").case_id
+    drawn = iter([first, first, "RG-20261201-FRESH234"])
+    monkeypatch.setattr(intake, "new_case_id", lambda: next(drawn))
+    second = open_case(db, sample_signal(reference="r-collide", hazards=["fire"]),
+                       actor="staff:a", lang="zh")
+    assert second.case_id == "RG-20261201-FRESH234" and not second.grouped
+    assert counts(db) == (2, 2, 2)
+
+
+def test_case_ids_carry_forty_random_bits_a_day():
+    from cases.intake import _ID_ALPHABET, ID_LENGTH, new_case_id
+
+    assert len(_ID_ALPHABET) ** ID_LENGTH == 2**40
+    ids = {new_case_id() for _ in range(3000)}
+    assert len(ids) == 3000 and all(len(i.split("-")[2]) == ID_LENGTH for i in ids)
+
+
+def test_a_signal_naming_only_the_credit_code_groups_with_one_naming_only_the_name(db):
+    both = sample_signal()
+    open_case(db, both, actor="staff:a", lang="zh")  # the store learns name ↔ code
+    with db.session() as s:  # close it, so the next two must find each other
+        s.exec(sa.text("UPDATE \"case\" SET state = 'closed'"))
+    by_code = sample_signal(reference="by-code", enterprise={
+        **both.enterprise.model_dump(), "name": ""})
+    by_name = sample_signal(reference="by-name", enterprise={
+        **both.enterprise.model_dump(), "credit_code": "",
+        "name": "宁波乐童玩具（浙江）有限公司"})
+    first = open_case(db, by_code, actor="staff:a", lang="zh")
+    second = open_case(db, by_name, actor="staff:a", lang="zh")
+    assert second.grouped and second.case_id == first.case_id

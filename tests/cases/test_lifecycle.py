@@ -72,14 +72,13 @@ def test_an_undeclared_transition_is_refused_and_nothing_written(settings, db, r
                   s.exec(select(func.count()).select_from(GateRecord)).one())
     from cases import lease
 
-    with lease.leased(db, case_id) as owner:
-        with pytest.raises(IllegalTransition, match=(
-                "disposal.done is not a transition of a case at gate intake in state active "
-                r"\(declared from there: intake.done\)")):
-            commit_gate(db, settings.home, GateCommit(case_id=case_id,
-                                                      event=Event.DISPOSAL_DONE,
-                                                      owner=owner, actor="t",
-                                                      case_fields={"risk_level": "low"}))
+    with lease.leased(db, case_id) as owner, pytest.raises(IllegalTransition, match=(
+            "disposal.done is not a transition of a case at gate intake in state active "
+            r"\(declared from there: intake.done\)")):
+        commit_gate(db, settings.home, GateCommit(case_id=case_id,
+                                                  event=Event.DISPOSAL_DONE,
+                                                  owner=owner, actor="t",
+                                                  case_fields={"risk_level": "low"}))
     with db.read_session() as s:
         assert (s.exec(select(func.count()).select_from(AuditEvent)).one(),
                 s.exec(select(func.count()).select_from(GateRecord)).one()) == before
@@ -92,8 +91,8 @@ def test_only_who_the_table_names_may_cause_a_transition(settings, db, roster):
     gates.advance(settings, case_id)
     with db.session() as session:
         case = store.require_case(session, case_id)
-        with pytest.raises(IllegalTransition, match="scores.quorum is caused by expert, not "
-                                                    "by staff"):
+        with pytest.raises(IllegalTransition, match=r"scores\.quorum is caused by expert, "
+                                                    r"not by staff"):
             claim(session, case, Event.SCORES_QUORUM, "staff")
     assert store.get_case(db, case_id).state == "awaiting_scores"
 

@@ -132,7 +132,7 @@ def test_a_store_created_before_migrations_is_stamped_and_upgraded(settings, cap
         conn.execute(sa.text("DROP TABLE alembic_version"))
     with pytest.raises(StoreOutdated, match=r"revision 0001 \(created before migrations\)"):
         database(settings.database_url)
-    code, out, _ = run(capsys, "db", "upgrade")
+    code, _, _ = run(capsys, "db", "upgrade")
     assert code == 0
     assert audit.verify(database(settings.database_url), settings.home).ok
 

@@ -5,13 +5,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from cases import names
 from experts.panel import (
     ExpertProfile,
     PanelRequest,
     PanelUnavailable,
     select_panel,
 )
-from cases import names
 from experts.protocol import Protocol
 
 TOY_MAKER = "宁波乐童玩具有限公司"

@@ -224,8 +224,8 @@ def test_staff_retry_a_case_waiting_for_staff(settings, db, roster, capsys):
 
 
 def test_three_delphi_rounds_without_consensus_end_the_assessment(settings, db, roster):
-    from experts.scoring import ScoreForm
     from cases.submissions import record_score
+    from experts.scoring import ScoreForm
 
     case_id, _ = open_archetype(db, "toy_choking")
     gates.advance(settings, case_id)
