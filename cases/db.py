@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -72,7 +73,7 @@ class Database:
         engine = sa.create_engine(parsed, connect_args={"check_same_thread": False})
 
         @event.listens_for(engine, "connect")
-        def _on_connect(dbapi_connection, _record) -> None:
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
             dbapi_connection.isolation_level = None  # let SQLAlchemy's BEGIN below be the only one
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
@@ -82,7 +83,7 @@ class Database:
             cursor.close()
 
         @event.listens_for(engine, "begin")
-        def _on_begin(connection) -> None:
+        def _on_begin(connection: sa.Connection) -> None:
             connection.exec_driver_sql(begin)
 
         return engine
@@ -111,15 +112,16 @@ class Database:
     def lock_case(self, session: Session, case_id: str) -> None:
         """Serialise writers of one case (PostgreSQL; SQLite's BEGIN IMMEDIATE already does)."""
         if self.dialect == "postgresql":
-            session.exec(sa.text("SELECT id FROM \"case\" WHERE id = :id FOR UPDATE"),
-                         params={"id": case_id})
+            session.connection().execute(
+                sa.text('SELECT id FROM "case" WHERE id = :id FOR UPDATE'), {"id": case_id})
 
     def lock_key(self, session: Session, name: str) -> None:
         """Serialise the transactions that take the same named lock until they end
         (PostgreSQL advisory lock; on SQLite every writer already holds the write lock)."""
         if self.dialect == "postgresql":
-            session.exec(sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))"),
-                         params={"name": name})
+            session.connection().execute(
+                sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))"),
+                {"name": name})
 
     def lock_audit_chain(self, session: Session) -> None:
         self.lock_key(session, "riskgate:audit-chain")

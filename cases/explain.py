@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from cases.db import Database
 from cases.errors import NotFound
@@ -37,14 +37,17 @@ class Explanation:
 def explain(db: Database, case_id: str, gate: str) -> Explanation:
     if gate not in DECIDERS:
         raise NotFound(f"gate {gate!r} makes no rule decision; choose triage or disposal")
-    with db.session() as session:
+    with db.read_session() as session:
         require_case(session, case_id)
         decision = session.exec(select(RuleDecision).where(
             RuleDecision.case_id == case_id, RuleDecision.gate == gate)
-            .order_by(RuleDecision.round.desc())).first()
+            .order_by(col(RuleDecision.round).desc())).first()
         if decision is None:
             raise NotFound(f"case {case_id} has no {gate} decision yet")
         snapshot = session.get(RulebookSnapshot, decision.rulebook_sha256)
+        if snapshot is None:
+            raise NotFound(f"rulebook {decision.rulebook_sha256[:12]}… of case {case_id}'s "
+                           f"{gate} decision is not in the store")
     rulebook = parse_rulebook(snapshot.text, source=f"{snapshot.name} {snapshot.version} "
                                                     "(stored)")
     replay = DECIDERS[gate](rulebook, decision.facts)

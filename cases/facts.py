@@ -7,6 +7,7 @@ credit class and every hazard reported by any signal.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from cases import names
@@ -122,7 +123,7 @@ class Parties:
 
 
 def parties(signals: list[SignalIn]) -> Parties:
-    def unique(values) -> tuple[str, ...]:
+    def unique(values: Iterable[str]) -> tuple[str, ...]:
         return tuple(dict.fromkeys(v for v in values if v))
 
     return Parties(names=unique(s.enterprise.name for s in signals),

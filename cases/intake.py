@@ -23,6 +23,7 @@ from cases.errors import InvalidInput
 from cases.models import Case, Signal, utcnow
 from cases.signals import SignalIn, enterprise_key, product_key
 from cases.submissions import signal_row
+from rules.domain import Lang
 
 _ID_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: ids are read aloud and typed
 ID_LENGTH = 8  # 40 random bits a day: about 4 in a million that any two of 3,000 cases collide,
@@ -72,7 +73,7 @@ def known_code(session: Session, signal: SignalIn) -> str:
     return found or ""
 
 
-def open_case(db: Database, signal: SignalIn, *, actor: str, lang: str) -> Opened:
+def open_case(db: Database, signal: SignalIn, *, actor: str, lang: Lang) -> Opened:
     """Take in one signal; nothing is stored if it is refused."""
     try:
         with db.session() as session:

@@ -169,7 +169,7 @@ def routes_to_assessment(next_gate: str) -> bool:
 
 def gate_number(gate: str) -> int:
     """1-based position, used to order report files (01-intake.docx …)."""
-    return GATES.index(gate) + 1  # type: ignore[arg-type]
+    return GATES.index(gate) + 1
 
 
 def is_live(gate: str, state: str) -> bool:

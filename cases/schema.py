@@ -80,8 +80,9 @@ def _migration_connection(db: Database) -> Iterator[sa.Connection]:
         raise StoreUnavailable(f"cannot open the case store {db.shown_url}: {reason}") from None
     try:
         sqlite = db.dialect == "sqlite"
-        if sqlite:  # must be set outside a transaction to take effect
-            connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+        driver = connection.connection.driver_connection
+        if sqlite and driver is not None:  # must be set outside a transaction to take effect
+            driver.execute("PRAGMA foreign_keys=OFF")
         try:
             with connection.begin():
                 if not sqlite:
@@ -93,8 +94,8 @@ def _migration_connection(db: Database) -> Iterator[sa.Connection]:
                     if broken:
                         raise RuntimeError(f"migration left broken foreign keys: {broken[:3]}")
         finally:
-            if sqlite:
-                connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
+            if sqlite and driver is not None:
+                driver.execute("PRAGMA foreign_keys=ON")
     finally:
         connection.close()
 

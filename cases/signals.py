@@ -27,14 +27,14 @@ from pydantic import (
 
 from cases import names
 from cases.errors import InvalidInput, describe_validation_error
-from rules.domain import Domain, domain
+from rules.domain import Domain, Lang, domain
 
 # Signals without a zone are local time at the centre.
 LOCAL_ZONE = ZoneInfo("Asia/Shanghai")
 MAX_SIGNAL_BYTES = 1_000_000
 
 
-def _in_vocabulary(kind: str):
+def _in_vocabulary(kind: str) -> AfterValidator:
     """A code of one vocabulary: the current one, or the one in the validation context
     (`{"domain": Domain}`) when stored data is read back under the vocabulary it was written
     under (see `stored_signal`)."""
@@ -151,7 +151,7 @@ class SignalIn(_Strict):
             missing.append("description")
         return missing
 
-    def default_title(self, lang: str) -> str:
+    def default_title(self, lang: Lang) -> str:
         if self.title:
             return self.title
         vocab = domain()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlmodel import Session, col, func, select
 
@@ -95,7 +96,7 @@ class Dossier:
         return [s for s in self.seats if s.role in ("chair", "member")]
 
 
-def require_case(session, case_id: str) -> Case:
+def require_case(session: Session, case_id: str) -> Case:
     """The case, or NotFound: the one place that says so."""
     case = session.get(Case, case_id)
     if case is None:
@@ -112,7 +113,7 @@ def load_dossier(db: Database, case_id: str) -> Dossier:
     with db.read_session() as session:
         case = require_case(session, case_id)
 
-        def rows(model, order):
+        def rows(model: Any, order: Any) -> list[Any]:
             return list(session.exec(select(model).where(model.case_id == case_id)
                                      .order_by(order)).all())
 
@@ -150,7 +151,7 @@ def history(db: Database, case: Case) -> History:
     others = (Case.id != case.id, Case.created_at >= since)
     with db.read_session() as session:
 
-        def count(*conditions) -> int:
+        def count(*conditions: Any) -> int:
             return session.exec(select(func.count()).select_from(Case)
                                 .where(*others, *conditions)).one()
 

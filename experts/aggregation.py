@@ -116,8 +116,8 @@ def measure_agreement(rankings: Sequence[Sequence[str]]) -> MeasureAgreement:
             tie_sum += unlisted**3 - unlisted
     sums = ranks.sum(axis=0)
     votes = [sum(code in ranked for ranked in lists) for code in items]
-    order = sorted(range(n), key=lambda i: (sums[i], _protectiveness(items[i])))
-    ranking = tuple((items[i], float(sums[i] / m), votes[i]) for i in order)
+    best_first = sorted(range(n), key=lambda i: (sums[i], _protectiveness(items[i])))
+    ranking = tuple((items[i], float(sums[i] / m), votes[i]) for i in best_first)
     majority = tuple(code for code, _, v in ranking if 2 * v >= m)
     kendall_w = None
     if m >= 2 and n >= 2:

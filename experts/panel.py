@@ -190,12 +190,12 @@ def select_panel(request: PanelRequest, roster: Sequence[ExpertProfile],
 
     def seat(candidate: tuple[ExpertProfile, int, tuple[str, ...], int], role: Role) -> Seat:
         expert, match, reasons, seats = candidate
-        extra = (f"open_seats:{seats}", f"seniority:{expert.seniority}")
+        extra: tuple[str, ...] = (f"open_seats:{seats}", f"seniority:{expert.seniority}")
         if role == "chair":
             extra += ("chair:most_senior",)
         return Seat(expert.id, role, match, reasons + extra)
 
-    seats = [seat(chair, "chair")]
-    seats += [seat(c, "member") for c in voting if c is not chair]
-    seats += [seat(c, "reserve") for c in reserve]
-    return PanelSelection(tuple(seats), tuple(excluded), len(roster))
+    chosen = [seat(chair, "chair")]
+    chosen += [seat(c, "member") for c in voting if c is not chair]
+    chosen += [seat(c, "reserve") for c in reserve]
+    return PanelSelection(tuple(chosen), tuple(excluded), len(roster))

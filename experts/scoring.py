@@ -67,14 +67,14 @@ class ScoreForm(BaseModel):
     @field_validator("severity", mode="before")
     @classmethod
     def _severity(cls, value: Any) -> int:
-        if not _whole(value) or not 1 <= value <= 4:
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 4:
             raise ValueError(f"severity must be {SEVERITY_HELP}")
         return value
 
     @field_validator("confidence", mode="before")
     @classmethod
     def _confidence(cls, value: Any) -> int:
-        if not _whole(value) or not 1 <= value <= 5:
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 5:
             raise ValueError("confidence must be a whole number from 1 (unsure) to 5 (certain)")
         return value
 

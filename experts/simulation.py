@@ -131,9 +131,10 @@ def _group_median(feedback: Mapping[str, Any] | None) -> tuple[int, int] | None:
             band = parse_probability(feedback["band_label"])[0]
         except ProbabilityError:
             band = None
-    ok = (_whole(severity) and severity in SEVERITIES and _whole(band)
-          and 0 <= band < BAND_COUNT)
-    return (severity, band) if ok else None
+    if isinstance(severity, int) and not isinstance(severity, bool) and severity in SEVERITIES \
+            and isinstance(band, int) and not isinstance(band, bool) and 0 <= band < BAND_COUNT:
+        return severity, band
+    return None
 
 
 def _reordered(rng: random.Random, measures: tuple[str, ...]) -> list[str]:

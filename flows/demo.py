@@ -27,11 +27,13 @@ from experts.simulation import Truth, simulated_score
 from flows.deployments import REPO_ROOT
 from flows.launcher import run_state
 from flows.submissions import launch_case, submit_lab_results, submit_score
+from flows.sweep import sweep_once
 
 SAMPLES = REPO_ROOT / "docs" / "samples"
 SAFETY_GATE_FILE = SAMPLES / "safety_gate" / "safety_gate_alerts_2022.jsonl"
 DEMO_ACTOR = "staff:demo"
 CASE_TIMEOUT_SECONDS = 600.0
+STAFF_RETRY_SECONDS = 5.0
 # Extra demo cases come from Safety Gate categories the demo roster can staff a panel for.
 EXTRA_CATEGORIES = ("toys", "childcare", "cosmetics", "electrical_appliances", "lighting")
 SEVERITY_BY_HAZARD = {"choking": 4, "strangulation": 4, "suffocation": 4, "electric_shock": 4,
@@ -181,6 +183,7 @@ def run_demo(settings: Settings, count: int, *, seed: str = "riskgate",
         progress(f"{item.case_id} {item.key}: opened, flow run started")
     deadline = time.monotonic() + CASE_TIMEOUT_SECONDS
     pending = list(items)
+    last_sweep = 0.0
     while pending and time.monotonic() < deadline:
         for item in list(pending):
             dossier = store.load_dossier(db, item.case_id)
@@ -200,6 +203,15 @@ def run_demo(settings: Settings, count: int, *, seed: str = "riskgate",
                                          actor="lab:simulated")
                 if run.flow_run_id:
                     item.run_ids.append(run.flow_run_id)
+            elif case.state == "awaiting_staff":
+                # More cases wait for panels than the roster can seat at once: as staff would,
+                # take them up again as soon as experts free up (the sweeper does it too, on
+                # its schedule).
+                if time.monotonic() - last_sweep > STAFF_RETRY_SECONDS:
+                    progress(f"{item.case_id} {item.key}: waits for staff "
+                             f"({case.waiting_reason})")
+                    sweep_once(settings)
+                    last_sweep = time.monotonic()
             elif case.state == "active":
                 failed = _failed_run(item)
                 if failed:

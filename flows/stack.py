@@ -64,7 +64,7 @@ class Stack:
     api_url: str
     ui_url: str
     server: str  # started | reused | external
-    runner: str  # started | reused
+    runner: str  # started | reused | workers (deployed to a work pool, run by workers)
 
 
 def _healthy(api_url: str) -> bool:
@@ -209,6 +209,12 @@ def _refuse_a_foreign_runner(settings: Settings) -> None:
 
 
 def _ensure_runner(settings: Settings, say: Callable[[str], None]) -> str:
+    if settings.prefect_api_url:
+        deployment = _case_deployment(settings)
+        if deployment and deployment.get("work_pool_name"):
+            # `prefect deploy --all` put the deployments on a work pool: workers run them
+            # (the at-scale mode); this machine starts no runner of its own.
+            return "workers"
     fingerprint = _runner_fingerprint(settings)
     current = _read_pid(settings, "runner")
     if current and _alive(current["pid"]):

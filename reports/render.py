@@ -1,7 +1,8 @@
 """Render one gate's report: template → markup → .docx, with version and SHA-256 for the manifest.
 
-The template version hashes the template and both locale files, so any change of wording, in
-either language, yields a different version string in the report and the manifest.
+The template version hashes the template, its partials, both locale files and the vocabulary
+(rules/domain.yaml), so any change of wording, in either language, or of the words shown for a
+code yields a different version string in the report and the manifest.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from reports.docx_writer import write_docx
 from reports.i18n import Catalog, locale_file
 from reports.markup import parse
 from reports.templating import as_datetime, make_environment
-from rules.domain import LANGS, Lang
+from rules.domain import LANGS, Lang, domain_text
 
 TEMPLATES_DIR = Path(__file__).with_name("templates")
 TEMPLATE_SUFFIX = ".md.j2"
@@ -60,6 +61,8 @@ def template_version(gate: str, templates_dir: Path = TEMPLATES_DIR) -> str:
         digest.update(partial.read_bytes())
     for lang in LANGS:
         digest.update(locale_file(lang).read_bytes())
+    # Reports show the vocabulary's words for codes: a changed vocabulary is a new version.
+    digest.update(domain_text().encode("utf-8"))
     return f"v{header['version']}+{digest.hexdigest()[:8]}"
 
 

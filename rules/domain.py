@@ -10,6 +10,7 @@ back under it (`parse_domain`), whatever domain.yaml says today.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from functools import cache, cached_property
 from pathlib import Path
@@ -45,7 +46,7 @@ class Vocabulary:
     def __contains__(self, code: object) -> bool:
         return code in self.terms
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[str]:
         return iter(self.terms)
 
     def codes(self) -> tuple[str, ...]:
@@ -81,7 +82,9 @@ class Domain:
     authorities: Vocabulary
 
     def vocabulary(self, kind: str) -> Vocabulary:
-        return getattr(self, kind)
+        found = getattr(self, kind)
+        assert isinstance(found, Vocabulary), kind
+        return found
 
 
 # Attributes each vocabulary may carry besides its names. Checked strictly because YAML flow

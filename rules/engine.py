@@ -29,6 +29,7 @@ import itertools
 import json
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import durable_rules_engine as dre
@@ -50,11 +51,12 @@ class _PrivateHost(durable_engine.Host):
     def _run(self) -> None:  # the stock Host starts two never-ending timer threads here
         pass
 
-    def get_action(self, action_name: str):
+    def get_action(self, action_name: str) -> Callable[[object], None]:
         return _no_action
 
 
-def _no_action(c) -> None:  # registered because durable requires a `run` per rule; never called
+def _no_action(c: object) -> None:
+    """Registered because durable requires a `run` per rule; never called."""
     raise RuleEngineError("durable tried to run a Python action; the guarded engine drives the "
                           "agenda itself")
 

@@ -35,7 +35,7 @@ def _scenarios(raw: Any) -> list[Scenario]:
             raise FactError(f"{where}.{sorted(unknown)[0]}: unknown key; allowed: "
                             + ", ".join(sorted(SCENARIO_KEYS)))
         try:
-            severity = check_severity(item.get("severity"))
+            severity = check_severity(item.get("severity"))  # type: ignore[arg-type]
             band, _ = parse_probability(str(item.get("probability", "")))
         except ValueError as exc:
             raise FactError(f"{where}: {exc}") from None

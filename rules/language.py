@@ -81,9 +81,8 @@ Condition = Test | AllOf | AnyOf | Always
 
 def _line_of(node: Any, key: Any = None) -> int | None:
     lines = getattr(node, "lines", None)
-    if lines and key in lines:
-        return lines[key]
-    return getattr(node, "line", None)
+    found = lines[key] if lines and key in lines else getattr(node, "line", None)
+    return found if isinstance(found, int) else None
 
 
 def parse_condition(raw: Any, table: dict[str, FieldSpec], line: int | None = None) -> Condition:

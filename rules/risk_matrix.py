@@ -47,7 +47,10 @@ BAND_LABELS = (
 )
 BAND_COUNT = len(BAND_LABELS)
 
-_S, _H, _M, _L = "serious", "high", "medium", "low"
+_S: RiskLevel = "serious"
+_H: RiskLevel = "high"
+_M: RiskLevel = "medium"
+_L: RiskLevel = "low"
 # MATRIX[band][severity - 1], rows from the most probable band down (DESIGN.md table).
 MATRIX: tuple[tuple[RiskLevel, ...], ...] = (
     (_H, _S, _S, _S),

@@ -202,7 +202,7 @@ def _flags(value: Any) -> list[str]:
 
 
 def _one_of(value: Any, allowed: tuple[str, ...], what: str) -> str:
-    if value not in allowed:
+    if not isinstance(value, str) or value not in allowed:
         raise ValueError(f"`{what}`: unknown value {value!r}; expected one of "
                          + ", ".join(allowed))
     return value

@@ -361,6 +361,14 @@ def test_version_changes_with_locale_text(tmp_path, monkeypatch):
     assert template_version("sample", SAMPLE_DIR) != before
 
 
+def test_version_changes_with_the_vocabulary(monkeypatch):
+    before = template_version("sample", SAMPLE_DIR)
+    changed = reports.render.domain_text().replace("en: Choking,", "en: Choking hazard,")
+    assert changed != reports.render.domain_text()
+    monkeypatch.setattr(reports.render, "domain_text", lambda: changed)
+    assert template_version("sample", SAMPLE_DIR) != before
+
+
 @pytest.mark.parametrize("first_line", [
     "# no header",
     "{# template: sample #}",

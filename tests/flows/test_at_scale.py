@@ -1,0 +1,195 @@
+"""The at-scale mode, as the README describes it: a Prefect server on PostgreSQL, the
+deployments from prefect.yaml deployed to a process work pool with `prefect deploy --all`, two
+`prefect worker start --pool riskgate` processes, and the case store on PostgreSQL.
+
+Twenty cases are taken in and played to closure by `riskgate demo` (simulated experts, lab and
+staff through the same code paths as people). Then: every case closed exactly once, no gate ran
+twice (every gate task that ran completed, once per recorded step), every flow run completed, and
+`riskgate audit verify` is clean. Marked slow; CI runs it (a few minutes).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from cases.lifecycle import TRANSITIONS
+from tests.conftest import REPO, _postgres_url
+from tests.flows.test_prefect_e2e import free_port
+
+pytestmark = [pytest.mark.slow, pytest.mark.prefect, pytest.mark.postgres]
+CASES = 20
+CATEGORIES = ("toys", "childcare", "cosmetics", "electrical_appliances", "lighting")
+HAZARDS = ("choking", "suffocation", "strangulation", "electric_shock", "fire", "burns",
+           "chemical", "injuries", "labelling", "damage_to_sight", "entrapment", "other")
+
+
+def _wait_healthy(api: str, server: subprocess.Popen, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert server.poll() is None, "the Prefect server exited while starting"
+        try:
+            if httpx.get(f"{api}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"the Prefect server did not answer within {timeout} s")
+
+
+@pytest.fixture
+def at_scale(tmp_path):
+    base = _postgres_url()
+    if not base:
+        pytest.skip("RISKGATE_TEST_POSTGRES_URL not set")
+    url = sa.engine.make_url(base)
+    prefect_db, schema = f"prefect_{uuid.uuid4().hex[:10]}", f"s_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{prefect_db}"'))
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    port = free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    home = tmp_path / "shared-home"  # the shared volume every worker writes reports to
+    env = {**os.environ,
+           "PREFECT_HOME": str(tmp_path / "prefect-home"),
+           "PREFECT_API_DATABASE_CONNECTION_URL": url.set(
+               drivername="postgresql+asyncpg", database=prefect_db,
+               query={}).render_as_string(hide_password=False),
+           "PREFECT_SERVER_API_HOST": "127.0.0.1", "PREFECT_SERVER_API_PORT": str(port),
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
+           "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "5",
+           "RISKGATE_HOME": str(home), "RISKGATE_CODE_DIR": str(REPO),
+           "RISKGATE_DATABASE_URL": f"{base}{'&' if '?' in base else '?'}"
+                                    f"options=-csearch_path%3D{schema}",
+           "COLUMNS": "200"}
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    processes: list[subprocess.Popen] = []
+
+    def start(name: str, *command: str) -> subprocess.Popen:
+        log = open(logs / f"{name}.log", "wb")  # noqa: SIM115 - handed to the child
+        process = subprocess.Popen(list(command), env={**env, "PREFECT_LOGGING_LEVEL": "INFO"},
+                                   cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+        processes.append(process)
+        return process
+
+    server_env_only = {k: v for k, v in env.items() if k != "PREFECT_API_URL"}
+    server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host",
+                               "127.0.0.1"], env=server_env_only, cwd=REPO,
+                              stdout=open(logs / "server.log", "wb"),  # noqa: SIM115
+                              stderr=subprocess.STDOUT, start_new_session=True)
+    processes.append(server)
+    env["PREFECT_API_URL"] = api
+    try:
+        _wait_healthy(api, server)
+        yield {"env": env, "api": api, "home": home, "start": start, "logs": logs}
+    finally:
+        for process in reversed(processes):
+            if process.poll() is None:
+                os.killpg(process.pid, 15)
+        for process in processes:
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, 9)
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+            conn.execute(sa.text(f'DROP DATABASE "{prefect_db}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def run(stack: dict, *command: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    done = subprocess.run(list(command), env=stack["env"], cwd=REPO, capture_output=True,
+                          text=True, timeout=timeout)
+    assert done.returncode == 0, f"{' '.join(command)} → {done.returncode}\n{done.stdout}\n" \
+                                 f"{done.stderr}"
+    return done
+
+
+def riskgate(stack: dict, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return run(stack, sys.executable, "-m", "flows.cli", *args, timeout=timeout)
+
+
+def roster_file(path: Path) -> Path:
+    """Enough experts for twenty panels at once (the demo roster seats about six)."""
+    experts = [{"id": f"S{i:03d}", "name": f"专家{i:03d}", "affiliation": f"检测机构{i % 9}",
+                "seniority": 5 + i % 20, "categories": [CATEGORIES[i % 5], CATEGORIES[(i + 2) % 5]],
+                "hazards": list(HAZARDS), "email": f"s{i:03d}@example.test"}
+               for i in range(40)]
+    path.write_text(yaml.safe_dump({"experts": experts}, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def api_post(stack: dict, path: str, body: dict) -> list:
+    return httpx.post(f"{stack['api']}{path}", json=body, timeout=30).json()
+
+
+def test_twenty_cases_through_two_process_workers_on_postgres(at_scale, tmp_path):
+    started = time.monotonic()
+    run(at_scale, sys.executable, "-m", "prefect", "work-pool", "create", "riskgate",
+        "--type", "process")
+    run(at_scale, sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all")
+    for n in (1, 2):
+        at_scale["start"](f"worker-{n}", sys.executable, "-m", "prefect", "worker", "start",
+                          "--pool", "riskgate", "--name", f"worker-{n}")
+    riskgate(at_scale, "experts", "seed")
+    riskgate(at_scale, "experts", "seed", str(roster_file(tmp_path / "roster.yaml")))
+    demo = json.loads(riskgate(at_scale, "demo", "--cases", str(CASES), "--json",
+                               timeout=1200).stdout)
+    elapsed = time.monotonic() - started
+    rows = demo["cases"]
+    assert len(rows) == CASES and all(r["state"] == "closed" for r in rows)
+
+    case_ids = [r["case_id"] for r in rows]
+    runs = api_post(at_scale, "/flow_runs/filter", {
+        "flow_runs": {"tags": {"any_": [f"case:{c}" for c in case_ids]}},
+        "limit": 200, "offset": 0, "sort": "EXPECTED_START_TIME_ASC"})
+    assert runs and {r["state"]["type"] for r in runs} == {"COMPLETED"}
+    by_case: dict[str, list[str]] = {}
+    for r in runs:
+        case = next(t.split(":", 1)[1] for t in r["tags"] if t.startswith("case:"))
+        by_case.setdefault(case, []).append(r["id"])
+    tasks = api_post(at_scale, "/task_runs/filter", {
+        "task_runs": {"flow_run_id": {"any_": [r["id"] for r in runs]}},
+        "limit": 200, "offset": 0, "sort": "EXPECTED_START_TIME_ASC"})
+    assert {t["state"]["type"] for t in tasks} == {"COMPLETED"}, "a gate task failed or ran twice"
+
+    store = sa.create_engine(at_scale["env"]["RISKGATE_DATABASE_URL"])
+    with store.connect() as conn:
+        closures = Counter(row[0] for row in conn.execute(sa.text(
+            "SELECT case_id FROM gaterecord WHERE gate = 'closure'")))
+        flow_steps = sorted(t.name for t in TRANSITIONS if "flow" in t.by)
+        steps = Counter(row[0] for row in conn.execute(
+            sa.text("SELECT case_id FROM auditevent WHERE action IN :steps")
+            .bindparams(sa.bindparam("steps", expanding=True)), {"steps": flow_steps}))
+        duplicates = conn.execute(sa.text(
+            "SELECT count(*) FROM (SELECT case_id, gate, round FROM gaterecord "
+            "GROUP BY case_id, gate, round HAVING count(*) > 1) d")).scalar_one()
+    store.dispose()
+    assert closures == dict.fromkeys(case_ids, 1)  # every case closed, once
+    assert duplicates == 0
+    gate_tasks = Counter()
+    run_case = {run_id: case for case, ids in by_case.items() for run_id in ids}
+    for t in tasks:
+        if t["name"].startswith("gate-"):
+            gate_tasks[run_case[t["flow_run_id"]]] += 1
+    assert gate_tasks == steps  # each gate step ran once: one task per recorded step
+    riskgate(at_scale, "audit", "verify")
+    submitted = [(at_scale["logs"] / f"worker-{n}.log").read_text(errors="replace")
+                 .count("submitting flow run") for n in (1, 2)]
+    assert all(submitted) and sum(submitted) >= len(runs), submitted  # both workers worked
+    print(f"\nat-scale: {CASES} cases, {len(runs)} flow runs, {len(tasks)} task runs, "
+          f"{elapsed:.0f} s from work pool to audit")

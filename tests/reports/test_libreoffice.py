@@ -1,0 +1,92 @@
+"""Every production report template, in Chinese and in English, opened by LibreOffice.
+
+Cases run through every gate (one through the lab), so each gate's template renders with the
+context the code really gives it; LibreOffice converts all of them to PDF in one run and the
+text read back from each PDF must carry the report's title in its language, the case id and
+the template version.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from cases.signals import LabResultIn
+from cases.store import load_dossier
+from cases.submissions import record_lab_results
+from flows import gates
+from reports.i18n import Catalog
+from reports.render import TEMPLATE_SUFFIX, TEMPLATES_DIR
+from tests.helpers import open_archetype, sample_signal, score_round
+from tests.tools import require_tool
+
+
+@pytest.fixture
+def database_url(tmp_path) -> str:
+    """Templates are what this is about: the store need not run on both backends."""
+    return f"sqlite:///{tmp_path / 'riskgate.db'}"
+
+
+def production_templates() -> set[str]:
+    return {p.name.removesuffix(TEMPLATE_SUFFIX) for p in TEMPLATES_DIR.glob(f"*{TEMPLATE_SUFFIX}")
+            if not p.name.startswith("_")}
+
+
+def run_to_close(settings, db, case_id, truth) -> None:
+    done = gates.advance(settings, case_id)
+    while done.state in ("awaiting_scores", "awaiting_lab"):
+        if done.state == "awaiting_lab":
+            record_lab_results(db, case_id, [LabResultIn(item="small parts", result="fail")],
+                               actor="lab:t")
+        else:
+            score_round(db, case_id, truth)
+        done = gates.advance(settings, case_id)
+    assert done.state == "closed"
+
+
+def test_every_template_in_both_languages_opens_in_libreoffice(settings, db, roster, tmp_path):
+    soffice = require_tool("soffice")
+    pdftotext = require_tool("pdftotext")
+    from cases.intake import open_case
+    from tests.helpers import archetypes
+
+    truth = archetypes()["toy_choking"].truth
+    reports = []  # (lang, gate, case id, template version, path)
+    for lang in ("zh", "en"):
+        case_id, _ = open_archetype(db, "toy_choking", lang=lang, tag=f"lo-{lang}")
+        run_to_close(settings, db, case_id, truth)
+        signal = sample_signal(reference=f"lo-lab-{lang}")
+        product = signal.product.model_copy(update={"standard": None, "model": f"LO-{lang}"})
+        lab_case = open_case(db, signal.model_copy(update={"product": product}),
+                             actor="staff:t", lang=lang).case_id
+        run_to_close(settings, db, lab_case, truth)
+        for cid in (case_id, lab_case):
+            for record in load_dossier(db, cid).reports:
+                reports.append((lang, record.gate, cid, record.template_version,
+                                settings.home / record.path))
+    covered = {(lang, gate) for lang, gate, *_ in reports}
+    assert covered == {(lang, gate) for lang in ("zh", "en") for gate in production_templates()}
+
+    out = tmp_path / "pdf"
+    profile = (tmp_path / "lo-profile").as_uri()
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    named = []
+    for n, (lang, gate, cid, version, path) in enumerate(reports):
+        copy = inputs / f"{n:02d}-{lang}-{gate}.docx"
+        copy.write_bytes(path.read_bytes())
+        named.append((copy, lang, gate, cid, version))
+    subprocess.run([soffice, f"-env:UserInstallation={profile}", "--headless", "--convert-to",
+                    "pdf", "--outdir", str(out), *[str(c[0]) for c in named]],
+                   check=True, capture_output=True, timeout=600)
+    for copy, lang, gate, cid, version in named:
+        pdf = out / copy.with_suffix(".pdf").name
+        assert pdf.is_file(), f"LibreOffice did not convert {copy.name}"
+        text = subprocess.run([pdftotext, "-enc", "UTF-8", str(pdf), "-"], check=True,
+                              capture_output=True, text=True).stdout
+        catalog = Catalog.load(lang)
+        title = catalog.t("report.title", gate_name=catalog.t(f"gate.{gate}"))
+        flat = "".join(text.split())
+        assert "".join(title.split()) in flat, f"{copy.name}: no title {title!r}"
+        assert cid in flat and version in flat, f"{copy.name}: case id or version missing"
