@@ -10,10 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
 from cases import names
 from cases.signals import SignalIn
-from experts.assessment import AssessmentSummary
 from rules.domain import domain
+
+if TYPE_CHECKING:  # the summary's module pulls in numpy; facts need only its fields
+    from experts.assessment import AssessmentSummary
 
 VULNERABILITY_ORDER = ("infants", "children", "elderly", "reduced_capability", "general",
                        "professional")

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from scipy.stats import rankdata
 
 from experts.protocol import Protocol
 from rules.domain import domain
@@ -94,6 +93,8 @@ def measure_agreement(rankings: Sequence[Sequence[str]]) -> MeasureAgreement:
     they did not list share the remaining ranks k+1..n (each gets their average), because
     leaving a measure out says "less preferred than all I listed", nothing finer.
     """
+    from scipy.stats import rankdata  # 0.8 s to import: only where a round is aggregated
+
     lists = [tuple(r) for r in rankings]
     for ranked in lists:
         if len(set(ranked)) != len(ranked):

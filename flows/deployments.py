@@ -7,6 +7,7 @@ pools at scale, and the local runner (flows/runner.py) builds the same deploymen
 
 from __future__ import annotations
 
+import ast
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,9 +42,26 @@ class DeploymentSpec:
         return getattr(importlib.import_module(self.module), self.function)
 
     @property
+    def flow_name(self) -> str:
+        """The flow's name, read from its `@flow(name=…)` without importing the module: the
+        CLI starts runs by deployment name and should not pay for importing every gate."""
+        path = REPO_ROOT / self.entrypoint.partition(":")[0]
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef) and node.name == self.function:
+                for decorator in node.decorator_list:
+                    if isinstance(decorator, ast.Call) and getattr(decorator.func, "id",
+                                                                   None) == "flow":
+                        for keyword in decorator.keywords:
+                            if keyword.arg == "name" and isinstance(keyword.value,
+                                                                    ast.Constant):
+                                return str(keyword.value.value)
+        return str(self.load_flow().name)  # no literal name: ask the flow itself
+
+    @property
     def full_name(self) -> str:
         """`flow-name/deployment-name`, as run_deployment wants it."""
-        return f"{self.load_flow().name}/{self.name}"
+        return f"{self.flow_name}/{self.name}"
 
 
 def load_specs(path: Path = PREFECT_YAML) -> list[DeploymentSpec]:

@@ -16,8 +16,10 @@ from cases import outbox
 from cases.config import Settings
 from cases.db import database
 
-ATTEMPTS = 3
-BACKOFF_SECONDS = (0.5, 1.5)
+# Quick retries: a busy Prefect server answers again within a fraction of a second; after about
+# 4 s the continuation is left owed for the sweeper.
+ATTEMPTS = 6
+BACKOFF_SECONDS = (0.1, 0.25, 0.5, 1.0, 2.0)
 
 
 def start_owed(settings: Settings, owed: outbox.Owed,

@@ -26,13 +26,22 @@ class RunOutcome:
 
 
 def start_case_run(case_id: str, *, key: str | None = None) -> str:
-    """Schedule an advance-case run for the case; returns the flow run id at once."""
+    """Schedule an advance-case run for the case; returns the flow run id at once.
+
+    Prefect's client answers a 503 (its SQLite store busy: the runner's polls write every
+    second) by sleeping 2, 4, 8 … s before it tries again; a hand-over measured 18 s that way.
+    Its own retries are off here: the caller retries within a fraction of a second
+    (flows/handover.py), which the idempotency key makes safe.
+    """
     from prefect.deployments import run_deployment
+    from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 
     from flows.deployments import case_deployment_name
 
-    run = run_deployment(case_deployment_name(), parameters={"case_id": case_id}, timeout=0,
-                         idempotency_key=key, as_subflow=False, tags=[f"case:{case_id}"])
+    with temporary_settings(updates={PREFECT_CLIENT_MAX_RETRIES: 0}):
+        run = run_deployment(case_deployment_name(), parameters={"case_id": case_id},
+                             timeout=0, idempotency_key=key, as_subflow=False,
+                             tags=[f"case:{case_id}"])
     return str(run.id)
 
 

@@ -167,3 +167,7 @@ def test_a_store_at_an_unknown_revision_is_refused(settings):
     db_module._databases.pop(settings.database_url)
     with pytest.raises(StoreOutdated, match="revision 9999, which this RiskGate does not know"):
         database(settings.database_url)
+
+
+def test_the_fast_schema_check_reads_the_same_head_as_alembic():
+    assert schema.head_from_files() == schema.head_revision() == schema.known_revisions()[-1]

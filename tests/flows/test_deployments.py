@@ -1,0 +1,13 @@
+"""prefect.yaml is the one list of deployments; names read from it match the flows."""
+
+from __future__ import annotations
+
+from flows.deployments import load_specs
+
+
+def test_flow_names_read_without_import_match_the_flows():
+    specs = load_specs()
+    assert {s.name for s in specs} == {"riskgate", "sweeper"}
+    for spec in specs:
+        assert spec.flow_name == spec.load_flow().name
+    assert next(s for s in specs if s.name == "sweeper").interval == 60
