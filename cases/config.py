@@ -36,6 +36,11 @@ class Settings:
         return self.home / "logs"
 
     @property
+    def prefect_auth_file(self) -> Path:
+        """The local Prefect server's API secret (flows/stack.py), owner-only."""
+        return self.home / "prefect-auth"
+
+    @property
     def prefect_home(self) -> Path:
         return self.home / "prefect"
 
@@ -57,6 +62,23 @@ class Settings:
         }
 
 
+PRIVATE_UMASK = 0o077
+
+
+def make_private(settings: Settings) -> None:
+    """The data directory holds the store, the reports, the Prefect secret and the logs: it is
+    the owner's only. Files this process and its children create are owner-only too (umask),
+    and a home created readable by others earlier is tightened."""
+    os.umask(PRIVATE_UMASK)
+    try:
+        settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if settings.home.stat().st_uid == os.getuid():
+            settings.home.chmod(0o700)
+    except OSError as exc:
+        raise InvalidInput(f"RISKGATE_HOME={settings.home}: cannot use it ({exc.strerror})") \
+            from None
+
+
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
     home = Path(env.get("RISKGATE_HOME") or "var").expanduser().resolve()
@@ -64,11 +86,10 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     if lang not in ("zh", "en"):
         raise InvalidInput(f"RISKGATE_LANG={lang!r}: expected zh or en")
     port_text = env.get("RISKGATE_PREFECT_PORT") or str(DEFAULT_PREFECT_PORT)
-    try:
-        port = int(port_text)
-    except ValueError:
-        raise InvalidInput(f"RISKGATE_PREFECT_PORT={port_text!r}: expected a port number") \
-            from None
+    if not port_text.isdigit() or not 1024 <= int(port_text) <= 65535:
+        raise InvalidInput(f"RISKGATE_PREFECT_PORT={port_text[:20]!r}: expected a port number "
+                           "from 1024 to 65535")
+    port = int(port_text)
     return Settings(
         home=home,
         database_url=env.get("RISKGATE_DATABASE_URL") or f"sqlite:///{home / 'riskgate.db'}",

@@ -45,8 +45,12 @@ class Database:
     def __init__(self, url: str):
         try:
             parsed = make_url(url)
-        except sa.exc.ArgumentError:
-            raise InvalidInput(f"RISKGATE_DATABASE_URL={url!r} is not a database URL") from None
+            port = parsed.port  # a non-numeric port raises here
+        except (sa.exc.ArgumentError, ValueError):
+            raise InvalidInput(f"RISKGATE_DATABASE_URL={_hidden(url)!r} is not a database URL "
+                               "(sqlite:///PATH or postgresql://USER@HOST:PORT/DB)") from None
+        if port is not None and not 0 < port < 65536:
+            raise InvalidInput(f"RISKGATE_DATABASE_URL: port {port} is not a port number")
         self.url = url
         self.dialect = parsed.get_backend_name()
         if self.dialect == "sqlite":
@@ -55,7 +59,12 @@ class Database:
         elif self.dialect == "postgresql":
             if parsed.drivername == "postgresql":
                 parsed = parsed.set(drivername="postgresql+psycopg")
-            self.engine = sa.create_engine(parsed, pool_pre_ping=True)
+            try:
+                self.engine = sa.create_engine(parsed, pool_pre_ping=True)
+            except (ModuleNotFoundError, sa.exc.NoSuchModuleError) as exc:
+                raise InvalidInput(f"RISKGATE_DATABASE_URL: the PostgreSQL driver for "
+                                   f"{parsed.drivername} is not installed ({exc}); install it "
+                                   "with `pip install -e '.[postgres]'` (psycopg)") from None
             self.read_engine = self.engine.execution_options(
                 isolation_level="REPEATABLE READ", postgresql_readonly=True)
         else:
@@ -130,6 +139,16 @@ class Database:
         self.engine.dispose()
         if self.read_engine is not self.engine:
             self.read_engine.dispose()
+
+
+def _hidden(url: str) -> str:
+    """A URL as it may be shown: without its password."""
+    head, at, tail = url.rpartition("@")
+    if not at or "://" not in head:
+        return url
+    scheme, _, credentials = head.partition("://")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{tail}" if ":" in credentials else url
 
 
 _databases: dict[str, Database] = {}

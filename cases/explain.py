@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlmodel import col, select
 
 from cases.db import Database
-from cases.errors import NotFound
+from cases.errors import InvalidInput, NotFound
 from cases.models import RulebookSnapshot, RuleDecision
 from cases.store import require_case
 from rules.decisions import decide_disposal, decide_triage
@@ -36,7 +36,8 @@ class Explanation:
 
 def explain(db: Database, case_id: str, gate: str) -> Explanation:
     if gate not in DECIDERS:
-        raise NotFound(f"gate {gate!r} makes no rule decision; choose triage or disposal")
+        raise InvalidInput(f"--gate {gate[:40]!r}: choose triage or disposal (the gates that "
+                           "make rule decisions)")
     with db.read_session() as session:
         require_case(session, case_id)
         decision = session.exec(select(RuleDecision).where(

@@ -8,15 +8,16 @@ change triage.
 
 from __future__ import annotations
 
-import json
-from datetime import datetime
+import re
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -27,6 +28,7 @@ from pydantic import (
 
 from cases import names
 from cases.errors import InvalidInput, describe_validation_error
+from cases.inputs import read_json
 from rules.domain import Domain, Lang, domain
 
 # Signals without a zone are local time at the centre.
@@ -55,12 +57,46 @@ Hazard = Annotated[str, _in_vocabulary("hazards")]
 TargetUsers = Annotated[str, _in_vocabulary("target_users")]
 SaleChannel = Annotated[str, _in_vocabulary("sale_channels")]
 CreditClass = Annotated[str, _in_vocabulary("credit_classes")]
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_CONTROL_BUT_LINES = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _no_control(pattern: re.Pattern[str], allowed: str) -> AfterValidator:
+    """Control characters have no place in a signal's text (a NUL is even stored differently
+    by SQLite and refused by PostgreSQL): refused the same way on every store."""
+    def check(value: str) -> str:
+        found = pattern.search(value)
+        if found:
+            raise ValueError(f"contains the control character U+{ord(found.group()):04X} at "
+                             f"position {found.start() + 1}; {allowed}")
+        return value
+    return AfterValidator(check)
+
+
 Count = Annotated[int, Field(ge=0, le=1_000_000, strict=True)]
-ShortText = Annotated[str, Field(max_length=200)]
+ShortText = Annotated[str, Field(max_length=200),
+                      _no_control(_CONTROL, "give plain text on one line")]
+LongText = Annotated[str, Field(max_length=10_000),
+                     _no_control(_CONTROL_BUT_LINES, "only line breaks and tabs are allowed")]
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
+
+def _received(value: Any) -> Any:
+    """An ISO 8601 date and time, never a number (an epoch integer is not taken as a date)."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _ISO_DATE.match(value.strip()):
+        raise ValueError("expected an ISO 8601 date and time such as "
+                         "2026-11-18T10:42:00+08:00")
+    return value.strip()
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+    # strict: true/false only for booleans ("no", "off", 0 and 1 are refused), whole numbers
+    # only for counts, text only for text.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True,
+                              strict=True)
 
 
 class ProductIn(_Strict):
@@ -106,7 +142,8 @@ class InjuriesIn(_Strict):
 
 
 class LabResultIn(_Strict):
-    item: Annotated[str, Field(min_length=1, max_length=200)]
+    item: Annotated[str, Field(min_length=1, max_length=200),
+                    _no_control(_CONTROL, "give plain text on one line")]
     result: Literal["pass", "fail"]
     standard: ShortText = ""
     value: ShortText = ""
@@ -115,11 +152,12 @@ class LabResultIn(_Strict):
 
 class SignalIn(_Strict):
     channel: Channel
-    reference: Annotated[str, Field(min_length=1, max_length=100)]
-    received_at: datetime
+    reference: Annotated[str, Field(min_length=1, max_length=100),
+                         _no_control(_CONTROL, "give plain text on one line")]
+    received_at: Annotated[datetime, Field(strict=False), BeforeValidator(_received)]
     product: ProductIn
     title: ShortText = ""
-    description: Annotated[str, Field(max_length=10_000)] = ""
+    description: LongText = ""
     enterprise: EnterpriseIn = EnterpriseIn()
     hazards: list[Hazard] = []
     substance_over_limit: bool = False
@@ -131,7 +169,14 @@ class SignalIn(_Strict):
     @field_validator("received_at")
     @classmethod
     def _zoned(cls, value: datetime) -> datetime:
-        return value if value.tzinfo else value.replace(tzinfo=LOCAL_ZONE)
+        zoned = value if value.tzinfo else value.replace(tzinfo=LOCAL_ZONE)
+        try:
+            in_utc = zoned.astimezone(UTC)
+        except (OverflowError, ValueError):
+            in_utc = None
+        if in_utc is None or not EARLIEST <= in_utc < LATEST:
+            raise ValueError(f"must be between {EARLIEST:%Y} and {LATEST:%Y}")
+        return zoned
 
     @field_validator("hazards")
     @classmethod
@@ -191,24 +236,5 @@ def stored_signal(payload: dict, vocabulary: Domain) -> SignalIn:
 
 
 def read_signal_file(path: Path) -> SignalIn:
-    """Read and validate a signal file (JSON)."""
-    shown = str(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InvalidInput(f"{shown}: no such file") from None
-    except OSError as exc:
-        raise InvalidInput(f"{shown}: cannot read ({exc.strerror})") from None
-    if len(raw) > MAX_SIGNAL_BYTES:
-        raise InvalidInput(f"{shown}: {len(raw)} bytes is too large for a signal "
-                           f"(max {MAX_SIGNAL_BYTES})")
-    if not raw.strip():
-        raise InvalidInput(f"{shown}: the file is empty")
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise InvalidInput(f"{shown}: not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"{shown}: not valid JSON at line {exc.lineno} column {exc.colno}: "
-                           f"{exc.msg}") from None
-    return parse_signal(data, source=shown)
+    """Read and validate a signal file (JSON; cases/inputs.py bounds and checks the read)."""
+    return parse_signal(read_json(path, MAX_SIGNAL_BYTES, what="signal"), source=str(path))

@@ -12,12 +12,14 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from cases.errors import describe_validation_error
+from cases.errors import InvalidInput, describe_validation_error
+from cases.inputs import read_text
 from experts.panel import ExpertProfile
 from rules.domain import domain
 
 DEMO_ROSTER = Path(__file__).with_name("roster_demo.yaml")
 MAX_ID_LENGTH = 20  # the case store's expert id column
+MAX_ROSTER_BYTES = 5_000_000
 
 
 def _codes(kind: str, values: list[str]) -> list[str]:
@@ -69,8 +71,10 @@ def load_roster(path: str | Path) -> list[ExpertProfile]:
     """Read and validate a roster file; a problem names the file and the expert."""
     path = Path(path)
     try:
-        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
+        raw: Any = yaml.safe_load(read_text(path, MAX_ROSTER_BYTES, what="roster"))
+    except InvalidInput as exc:
+        raise ValueError(str(exc)) from None
+    except yaml.YAMLError as exc:
         raise ValueError(f"{path}: cannot read roster: {exc}") from None
     if not isinstance(raw, dict) or set(raw) != {"experts"} or not isinstance(
             raw["experts"], list):

@@ -28,6 +28,7 @@ class DeploymentSpec:
     description: str
     tags: tuple[str, ...]
     interval: float | None = None  # seconds between scheduled runs, if scheduled
+    concurrency: dict | None = None  # prefect.yaml's concurrency_limit (limit, strategy)
 
     @property
     def module(self) -> str:
@@ -72,7 +73,8 @@ def load_specs(path: Path = PREFECT_YAML) -> list[DeploymentSpec]:
         specs.append(DeploymentSpec(name=d["name"], entrypoint=d["entrypoint"],
                                     description=" ".join(str(d.get("description", "")).split()),
                                     tags=tuple(d.get("tags", ())),
-                                    interval=float(intervals[0]) if intervals else None))
+                                    interval=float(intervals[0]) if intervals else None,
+                                    concurrency=d.get("concurrency_limit")))
     return specs
 
 
@@ -95,6 +97,7 @@ def served_deployments() -> list:
     """RunnerDeployments for `serve()`, loaded by module path so the runner's cwd is irrelevant."""
     import os
 
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig
     from prefect.deployments.runner import EntrypointType
 
     deployments = []
@@ -103,7 +106,9 @@ def served_deployments() -> list:
         if interval is not None and os.environ.get(SWEEP_SECONDS_ENV) \
                 and spec.entrypoint == SWEEP_ENTRYPOINT:
             interval = float(os.environ[SWEEP_SECONDS_ENV])
+        limit = (ConcurrencyLimitConfig(**spec.concurrency) if spec.concurrency else None)
         deployments.append(spec.load_flow().to_deployment(
             name=spec.name, description=spec.description, tags=list(spec.tags),
-            entrypoint_type=EntrypointType.MODULE_PATH, interval=interval))
+            entrypoint_type=EntrypointType.MODULE_PATH, interval=interval,
+            concurrency_limit=limit))
     return deployments

@@ -47,6 +47,9 @@ def _sweep_when_served() -> None:
 
 
 def main() -> None:
+    from cases.config import load_settings, make_private
+
+    make_private(load_settings())  # the flow runs it starts write owner-only files too
     threading.Thread(target=_sweep_when_served, name="startup-sweep", daemon=True).start()
     serve(*served_deployments(), limit=CONCURRENT_RUNS)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -43,14 +44,59 @@ class StackError(RiskGateError):
     exit_code = 5
 
 
+AUTH_USER = "riskgate"
+
+
+def api_secret(settings: Settings) -> str:
+    """`user:password` that the local Prefect server requires of every API request, generated
+    once into the data directory, readable by its owner only. Without it any local user could
+    change the case deployment's pull steps and run commands as this account (found by
+    probing: a PATCH to /api/deployments and one flow run)."""
+    path = settings.prefect_auth_file
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+        if text.startswith(f"{AUTH_USER}:") and len(text) > len(AUTH_USER) + 16:
+            return text
+    except FileNotFoundError:
+        pass
+    settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    secret = f"{AUTH_USER}:{secrets.token_urlsafe(24)}"
+    staged = path.with_name(f".{path.name}.{os.getpid()}")
+    descriptor = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(secret + "\n")
+    try:
+        os.link(staged, path)  # first writer wins; a concurrent one reads the winner's
+    except FileExistsError:
+        return path.read_text(encoding="utf-8").strip()
+    finally:
+        staged.unlink()
+    return secret
+
+
+def _auth(settings: Settings) -> tuple[str, str] | None:
+    """Credentials for our own HTTP calls to the API (None for an external server without a
+    PREFECT_API_AUTH_STRING of the user's)."""
+    text = os.environ.get("PREFECT_API_AUTH_STRING") if settings.prefect_api_url \
+        else api_secret(settings)
+    if not text or ":" not in text:
+        return None
+    user, _, password = text.partition(":")
+    return user, password
+
+
 def prefect_env(settings: Settings) -> dict[str, str]:
-    """Settings every RiskGate process gives Prefect: our server, our home, no telemetry."""
-    return {
+    """Settings every RiskGate process gives Prefect: our server, our home, no telemetry, and
+    the local server's secret (an external server's is the user's PREFECT_API_AUTH_STRING)."""
+    env = {
         "PREFECT_API_URL": settings.api_url,
         "PREFECT_HOME": str(settings.prefect_home),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "DO_NOT_TRACK": "1",
     }
+    if not settings.prefect_api_url:
+        env["PREFECT_API_AUTH_STRING"] = api_secret(settings)
+    return env
 
 
 def apply_prefect_env(settings: Settings) -> None:
@@ -81,9 +127,45 @@ def _pid_file(settings: Settings, name: str) -> Path:
 
 def _read_pid(settings: Settings, name: str) -> dict | None:
     try:
-        return json.loads(_pid_file(settings, name).read_text())
+        record = json.loads(_pid_file(settings, name).read_text())
     except (OSError, ValueError):
         return None
+    return record if isinstance(record, dict) and isinstance(record.get("pid"), int) else None
+
+
+# What the command line of each process we start contains: a pid file whose pid now belongs to
+# another program (the pid was reused after a reboot or a crash) is not ours to signal.
+MARKERS = {"prefect-server": "prefect server start", "runner": "flows.runner"}
+
+
+def _started_at(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (/proc/PID/stat, field 22): with the
+    pid, it names one process, even after the pid is reused."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def _command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(
+            errors="replace")
+    except OSError:
+        return ""
+
+
+def _ours(record: dict | None, name: str) -> bool:
+    """The pid file's process is alive and is the one this home started: same start time and
+    the expected command line. Where /proc is missing, an alive pid is taken as ours."""
+    if not record or not _alive(record["pid"]):
+        return False
+    if not Path("/proc").is_dir():
+        return True
+    started = _started_at(record["pid"])
+    return (started is not None and started == record.get("started")
+            and MARKERS[name] in _command_line(record["pid"]))
 
 
 def _alive(pid: int) -> bool:
@@ -100,16 +182,26 @@ def _alive(pid: int) -> bool:
         return True
 
 
+LOG_ROTATE_BYTES = 10_000_000  # a process's log is rotated when it starts past this size
+
+
 def _spawn(settings: Settings, name: str, command: list[str], env: dict[str, str],
            extra: dict) -> int:
-    settings.run_dir.mkdir(parents=True, exist_ok=True)
-    settings.logs_dir.mkdir(parents=True, exist_ok=True)
-    log = open(settings.logs_dir / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
+    settings.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    settings.logs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if _ours(_read_pid(settings, name), name):  # never overwrite the record of a live one
+        raise StackError(f"this RISKGATE_HOME's {name} is running already (pid file "
+                         f"{_pid_file(settings, name)}); `riskgate server stop` first")
+    log_path = settings.logs_dir / f"{name}.log"
+    if log_path.exists() and log_path.stat().st_size > LOG_ROTATE_BYTES:
+        log_path.replace(log_path.with_suffix(".log.1"))
+    log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
     process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
                                stderr=subprocess.STDOUT, env={**os.environ, **env},
                                cwd=REPO_ROOT, start_new_session=True)
     log.close()
-    _pid_file(settings, name).write_text(json.dumps({"pid": process.pid, **extra}))
+    record = {"pid": process.pid, "started": _started_at(process.pid), **extra}
+    _pid_file(settings, name).write_text(json.dumps(record))
     return process.pid
 
 
@@ -127,9 +219,25 @@ def _ensure_server(settings: Settings, say: Callable[[str], None]) -> str:
         if not _healthy(settings.api_url):
             raise StackError(f"PREFECT_API_URL={settings.api_url} is not answering /health")
         return "external"
+    ours = _read_pid(settings, "prefect-server")
+    if _ours(ours, "prefect-server") and ours and ours.get("port") != settings.prefect_port:
+        raise StackError(f"this RISKGATE_HOME's Prefect server runs on port {ours.get('port')}, "
+                         f"not {settings.prefect_port}: set RISKGATE_PREFECT_PORT="
+                         f"{ours.get('port')}, or `riskgate server stop` it first")
     if _healthy(settings.api_url):
-        ours = _read_pid(settings, "prefect-server")
-        if not (ours and _alive(ours["pid"])):
+        mine = _ours(ours, "prefect-server")
+        if mine and _protected(settings) is False:
+            say("restarting this home's Prefect server: it was started without the API secret")
+            _stop(settings, "runner")
+            _stop(settings, "prefect-server")
+            return _ensure_server(settings, say)
+        if not _accepts_our_secret(settings):
+            raise StackError(f"the Prefect server answering on {settings.api_url} was not "
+                             f"started by this RISKGATE_HOME and refuses its secret (another "
+                             f"home's server?): give this home its own server with "
+                             f"RISKGATE_PREFECT_PORT (e.g. {settings.prefect_port + 1}), or stop "
+                             f"the other with `RISKGATE_HOME=<its home> riskgate server stop`")
+        if not mine:
             say(f"reusing the Prefect server already answering on {settings.api_url} (not "
                 "started from this RISKGATE_HOME; `riskgate server stop` will not stop it)")
         return "reused"
@@ -137,7 +245,8 @@ def _ensure_server(settings: Settings, say: Callable[[str], None]) -> str:
         "(first start takes about 10 s)")
     env = {**prefect_env(settings),
            "PREFECT_SERVER_API_HOST": "127.0.0.1",
-           "PREFECT_SERVER_API_PORT": str(settings.prefect_port)}
+           "PREFECT_SERVER_API_PORT": str(settings.prefect_port),
+           "PREFECT_SERVER_API_AUTH_STRING": api_secret(settings)}
     env.pop("PREFECT_API_URL")  # the server must not call itself
     pid = _spawn(settings, "prefect-server",
                  [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1"],
@@ -157,7 +266,8 @@ def _ensure_server(settings: Settings, say: Callable[[str], None]) -> str:
 
 def _runner_fingerprint(settings: Settings) -> str:
     """What the running runner must match: server, store and deployment declarations."""
-    text = f"{settings.api_url}|{settings.database_url}|{PREFECT_YAML.read_text()}"
+    secret = "" if settings.prefect_api_url else api_secret(settings)
+    text = f"{settings.api_url}|{settings.database_url}|{PREFECT_YAML.read_text()}|{secret}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -167,10 +277,29 @@ def _case_deployment(settings: Settings) -> dict | None:
 
     try:
         response = httpx.get(f"{settings.api_url}/deployments/name/{case_deployment_name()}",
-                             timeout=2.0)
+                             timeout=2.0, auth=_auth(settings))
     except httpx.HTTPError:
         return None
     return response.json() if response.status_code == 200 else None
+
+
+def _protected(settings: Settings) -> bool | None:
+    """Whether the server refuses a request without credentials (None: it did not answer)."""
+    try:
+        response = httpx.post(f"{settings.api_url}/deployments/filter", timeout=2.0,
+                              json={"limit": 1, "offset": 0})
+    except httpx.HTTPError:
+        return None
+    return response.status_code == 401
+
+
+def _accepts_our_secret(settings: Settings) -> bool:
+    try:
+        response = httpx.post(f"{settings.api_url}/deployments/filter", timeout=2.0,
+                              json={"limit": 1, "offset": 0}, auth=_auth(settings))
+    except httpx.HTTPError:
+        return False
+    return response.status_code == 200
 
 
 def _last_polled(deployment: dict | None) -> float | None:
@@ -217,7 +346,7 @@ def _ensure_runner(settings: Settings, say: Callable[[str], None]) -> str:
             return "workers"
     fingerprint = _runner_fingerprint(settings)
     current = _read_pid(settings, "runner")
-    if current and _alive(current["pid"]):
+    if _ours(current, "runner") and current:
         if current.get("fingerprint") == fingerprint:
             return "reused"
         say("restarting the runner (its server, store or prefect.yaml changed)")
@@ -250,9 +379,11 @@ def ensure_stack(settings: Settings, say: Callable[[str], None] = lambda _: None
 
 
 def _stop(settings: Settings, name: str, timeout: float = 15.0) -> bool:
+    """Stop a process this home started; a stale pid file (its pid now another program's) is
+    removed without signalling anything."""
     current = _read_pid(settings, name)
     _pid_file(settings, name).unlink(missing_ok=True)
-    if not current or not _alive(current["pid"]):
+    if not current or not _ours(current, name):
         return False
     pid = current["pid"]
     try:
@@ -276,6 +407,6 @@ def stack_status(settings: Settings) -> dict:
     status = {"api_url": settings.api_url, "server_healthy": _healthy(settings.api_url)}
     for name in ("prefect-server", "runner"):
         current = _read_pid(settings, name)
-        status[name] = ({"pid": current["pid"], "alive": _alive(current["pid"])}
+        status[name] = ({"pid": current["pid"], "alive": _ours(current, name)}
                         if current else None)
     return status

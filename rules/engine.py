@@ -35,7 +35,8 @@ from dataclasses import dataclass
 import durable_rules_engine as dre
 from durable import engine as durable_engine
 
-from rules.rulebook import SINK_RULE, Rulebook
+from rules.limits import durable_error
+from rules.rulebook import SINK_RULE, Rulebook, RulebookError
 
 DURABLE_VERSION = "2.0.28"
 _NOT_HANDLED, _OBSERVED = 1, 2
@@ -90,7 +91,13 @@ class RuleEngine:
             definition = rulebook.durable_definition()
             for rule in definition.values():
                 rule["run"] = "none"  # Host.register_rulesets demands one; see _no_action
-            self._host.register_rulesets({name: definition})
+            try:
+                self._host.register_rulesets({name: definition})
+            except Exception as exc:
+                meaning = durable_error(str(exc))
+                if meaning is None:
+                    raise
+                raise RulebookError(rulebook.source, meaning) from None
             handle = self._host.get_ruleset(name)._handle
             loaded = _Loaded(handle, frozenset(definition) - {SINK_RULE},
                              rulebook.tested_fields)

@@ -73,6 +73,11 @@ def _normalise_label(text: str) -> str:
 
 
 _LABEL_INDEX = {_normalise_label(label): i for i, label in enumerate(BAND_LABELS)}
+# A number as people write a probability. Bounded before Decimal sees it: `Fraction(Decimal(
+# "1e999999999"))` builds a billion-digit integer and ran for over ten minutes.
+MAX_DIGITS, MAX_EXPONENT_DIGITS = 20, 2
+_NUMBER = re.compile(rf"^\d{{1,{MAX_DIGITS}}}(?:\.\d{{1,{MAX_DIGITS}}})?"
+                     rf"(?:[eE][+-]?\d{{1,{MAX_EXPONENT_DIGITS}}})?$|^\.\d{{1,{MAX_DIGITS}}}$")
 
 
 def band_of(probability: Fraction) -> int:
@@ -98,18 +103,22 @@ def parse_probability(text: str) -> tuple[int, Fraction | None]:
             return _LABEL_INDEX[compact], None
         raise ProbabilityError(f"unknown probability band {raw!r}; bands are: "
                                + ", ".join(BAND_LABELS))
-    try:
-        if "/" in compact:
-            num, _, den = compact.partition("/")
-            value = Fraction(Decimal(num)) / Fraction(Decimal(den))
-        else:
-            value = Fraction(Decimal(compact))
-    except (InvalidOperation, ValueError, ZeroDivisionError):
+    parts = compact.split("/") if "/" in compact else [compact]
+    shown = raw if len(raw) <= 40 else raw[:37] + "..."
+    if len(parts) > 2 or not all(_NUMBER.match(part) for part in parts):
         raise ProbabilityError(
-            f"cannot read probability {raw!r}; give a decimal (0.002), a fraction (1/500) "
-            "or a band label (> 1/1 000)") from None
+            f"cannot read probability {shown!r}; give a decimal (0.002), a fraction (1/500) "
+            f"or a band label (> 1/1 000), with at most {MAX_DIGITS} digits each side of the "
+            f"point and an exponent of at most {MAX_EXPONENT_DIGITS} digits")
+    try:
+        value = Fraction(Decimal(parts[0]))
+        if len(parts) == 2:
+            value /= Fraction(Decimal(parts[1]))
+    except (InvalidOperation, ValueError, ZeroDivisionError):
+        raise ProbabilityError(f"cannot read probability {shown!r}: the denominator is zero") \
+            from None
     if not 0 < value <= 1:
-        raise ProbabilityError(f"probability {raw!r} is outside (0, 1]")
+        raise ProbabilityError(f"probability {shown!r} is outside (0, 1]")
     return band_of(value), value
 
 

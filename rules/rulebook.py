@@ -19,14 +19,18 @@ from typing import Any
 
 import yaml
 
+from cases.errors import InvalidInput
+from cases.inputs import read_text
 from cases.lifecycle import TRIAGE_ROUTES
 from rules.domain import domain
 from rules.language import Condition, ConditionError, fields_of, parse_condition, to_durable
+from rules.limits import LimitError, check_limits
 from rules.risk_matrix import LEVELS
 from rules.schema import INPUT_KINDS, FieldSpec, InputKind, fields
 
 RULEBOOK_DIR = Path(__file__).with_name("rulebooks")
 SINK_RULE = "$sink"
+MAX_RULEBOOK_BYTES = 2_000_000
 # durable stores `pri` as an unsigned short and wraps negatives (field notes §1.2); the top value
 # is kept for the hidden sink rule that guarantees every fact is handled (§3.2).
 MAX_PRIORITY = 65533
@@ -355,6 +359,12 @@ def parse_rulebook(text: str, source: str = "<rulebook>") -> Rulebook:
     seen: dict[str, int] = {}
     rules = tuple(_check_rule(item, index, kind, table, source, seen)
                   for index, item in enumerate(rules_raw))
+    try:
+        check_limits((rule.id, to_durable(rule.condition)) for rule in rules)
+    except LimitError as exc:
+        at = next((r.line for r in rules if r.id == exc.rule_id), None)
+        raise RulebookError(source, str(exc), line=at or lines.get("rules"),
+                            rule_id=exc.rule_id) from None
     sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
     return Rulebook(name=name, version=version, input=kind, title=title,
                     description=description, resolution=resolution, rules=rules,
@@ -364,11 +374,9 @@ def parse_rulebook(text: str, source: str = "<rulebook>") -> Rulebook:
 def load_rulebook(path: Path | str) -> Rulebook:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RulebookError(str(path), f"cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise RulebookError(str(path), "not UTF-8 text") from None
+        text = read_text(path, MAX_RULEBOOK_BYTES, what="rulebook")
+    except InvalidInput as exc:
+        raise RulebookError(str(path), str(exc).removeprefix(f"{path}: ")) from None
     return parse_rulebook(text, source=_display_path(path))
 
 

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 import typer
 
 from cases.errors import RiskGateError
+from cases.text import neutralise
 from flows.cli import audit_cmd, case_cmd, db_cmd, demo_cmd, rules_cmd, server_cmd, sweep_cmd
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -34,7 +35,8 @@ app.command(name="demo")(demo_cmd.demo)
 
 
 def _fail(message: str, code: int) -> None:
-    print(f"error: {' '.join(message.split())}", file=sys.stderr)
+    """One line on stderr: whitespace collapsed, control characters shown, not obeyed."""
+    print(f"error: {neutralise(' '.join(message.split()))}", file=sys.stderr)
     sys.exit(code)
 
 
@@ -57,23 +59,66 @@ def main(argv: list[str] | None = None) -> None:
         _fail(where + exc.format_message(), getattr(exc, "exit_code", 2))
     except KeyboardInterrupt:
         _fail("interrupted", 130)
-    except Exception as exc:  # a bug or a broken dependency: one line here, details in the log
-        if os.environ.get("RISKGATE_DEBUG") == "1":
-            raise
-        _fail(f"internal error: {type(exc).__name__}: {str(exc)[:200]} (traceback in "
-              f"{_log_traceback()}; RISKGATE_DEBUG=1 shows it here)", 70)
+    except Exception as exc:
+        unreachable = _unreachable(exc)
+        if unreachable is None:
+            _internal(exc)
+        else:
+            _fail(unreachable, 5)
     sys.exit(code if isinstance(code, int) else 0)
 
 
-def _log_traceback() -> str:
+def _unreachable(exc: Exception) -> str | None:
+    """A server that stopped answering mid-command (Prefect killed, the network down) is not
+    a bug: exit 5 with what could not be reached."""
+    import httpx
+
+    if isinstance(exc, httpx.TransportError):
+        where = getattr(getattr(exc, "request", None), "url", "a server")
+        return f"{where} stopped answering ({type(exc).__name__}); is the Prefect server " \
+               "running? (`riskgate server status`)"
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    if type(exc).__name__ == "PrefectHTTPStatusError" and status in (502, 503, 504):
+        return f"the Prefect server answered {status}; try again when it is up"
+    return None
+
+
+def _internal(exc: Exception) -> None:
+    """A bug or a broken dependency: one line here, where in the code in the log."""
+    if os.environ.get("RISKGATE_DEBUG") == "1":
+        raise exc
+    _fail(f"internal error: {type(exc).__name__}: {str(exc)[:200]} (where it happened: "
+          f"{_log_traceback(exc)}; RISKGATE_DEBUG=1 shows the traceback here)", 70)
+
+
+ERROR_LOG_BYTES, ERROR_LOG_KEPT = 1_000_000, 3
+
+
+def _log_traceback(exc: Exception) -> str:
+    """Where the failure happened, for developers: the command's words (no option values),
+    the exception's type and the frames (file, line, function) — no messages, which can carry
+    signal texts or rationales. The log rotates (1 MB, three kept) and is owner-only."""
+    import logging
+    from logging.handlers import RotatingFileHandler
+
     from cases.config import load_settings
 
     try:
         path = load_settings().logs_dir / "cli-errors.log"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8") as log:
-            log.write(f"--- {datetime.now(UTC).isoformat()} riskgate {' '.join(sys.argv[1:])}\n")
-            log.write(traceback.format_exc())
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        logger = logging.getLogger("riskgate.cli.errors")
+        if not logger.handlers:
+            handler = RotatingFileHandler(path, maxBytes=ERROR_LOG_BYTES,
+                                          backupCount=ERROR_LOG_KEPT, encoding="utf-8")
+            logger.addHandler(handler)
+            logger.propagate = False
+        words = [a for a in sys.argv[1:3] if a.isidentifier()]
+        frames = "".join(f"  {f.filename}:{f.lineno} in {f.name}\n"
+                         for f in traceback.extract_tb(exc.__traceback__))
+        logger.error("--- %s riskgate %s: %s\n%s", datetime.now(UTC).isoformat(),
+                     " ".join(words), type(exc).__name__, frames.rstrip("\n"))
+        for handler in logger.handlers:
+            handler.flush()
         return str(path)
     except Exception:  # never fail while reporting a failure
         return "(could not write the log)"

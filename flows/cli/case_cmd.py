@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from cases import lifecycle, store
 from cases.errors import InvalidInput, WrongState
@@ -14,6 +13,7 @@ from cases.intake import open_case
 from cases.signals import read_signal_file
 from cases.views import case_summary
 from flows.cli.common import (
+    LiteralTable,
     console,
     current_user,
     db,
@@ -46,19 +46,20 @@ def case_open(
     if lang not in ("zh", "en"):
         raise InvalidInput(f"--lang {lang!r}: expected zh or en")
     signal = read_signal_file(signal_file)
-    opened = open_case(db(current), signal, actor=by or current_user(), lang=lang)
+    opened = open_case(db(current), signal, actor=current_user(by), lang=lang)
     if as_json:
         print_json({"id": opened.case_id, "grouped": opened.grouped})
     else:
         verb = "joined open case" if opened.grouped else "opened case"
-        console.print(f"{verb} [bold]{opened.case_id}[/bold]")
+        console.print(f"{verb} {opened.case_id}")
 
 
 @app.command("run")
 def case_run(
     case_id: str,
     as_json: JsonFlag = False,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for the flow run.")] = 600.0,
+    timeout: Annotated[float, typer.Option(min=1, max=86400,
+                                           help="Seconds to wait for the flow run.")] = 600.0,
 ) -> None:
     """Run the case's flow until it waits for people or closes (through the deployment)."""
     current = settings()
@@ -85,6 +86,11 @@ def case_run(
     outcome = wait_for_run(run_id, timeout=timeout)
     if outcome.state != "Completed":
         raise RunFailed(f"flow run {run_id} ended {outcome.state}: {outcome.message[:300]}")
+    after = store.get_case(db(current), case_id)
+    if lifecycle.is_live(after.gate, after.state) and after.lease_owner:
+        raise WrongState(f"case {case_id} is being advanced by another run "
+                         f"({after.lease_owner}); it is at gate {after.gate} now — see "
+                         f"`riskgate case show {case_id}` when that run is done")
     _print_waiting(current, case_id, as_json)
 
 
@@ -109,7 +115,7 @@ def case_show(case_id: str, as_json: JsonFlag = False) -> None:
     if as_json:
         print_json(summary)
         return
-    table = Table(show_header=False, box=None)
+    table = LiteralTable(show_header=False, box=None)
     for key in ("id", "title", "state", "gate", "waiting_reason", "channel", "priority",
                 "risk_level"):
         if key != "waiting_reason" or summary[key]:
@@ -134,7 +140,7 @@ def case_list(as_json: JsonFlag = False,
     if as_json:
         print_json(rows)
         return
-    table = Table("id", "state", "gate", "risk", "title")
+    table = LiteralTable("id", "state", "gate", "risk", "title")
     for row in rows:
         table.add_row(row["id"], row["state"], row["gate"], row["risk_level"] or "—",
                       row["title"])
@@ -162,7 +168,7 @@ def case_explain(
                           + ", ".join(f"{k}={v}" for k, v in step["matched"].items()))
         console.print("reproduced: the stored decision follows from that rulebook"
                       if result.reproduced else
-                      "[red]NOT reproduced: the stored decision differs from a replay[/red]")
+                      "NOT reproduced: the stored decision differs from a replay")
     if not result.reproduced:
         raise typer.Exit(7)
 
@@ -316,7 +322,7 @@ def experts_list(as_json: JsonFlag = False) -> None:
     if as_json:
         print_json(rows)
         return
-    table = Table("id", "name", "affiliation", "categories", "seats", "active")
+    table = LiteralTable("id", "name", "affiliation", "categories", "seats", "active")
     for r in rows:
         table.add_row(r["id"], r["name"], r["affiliation"], ", ".join(r["categories"]),
                       str(r["open_seats"]), "yes" if r["active"] else "no")

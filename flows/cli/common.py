@@ -9,20 +9,49 @@ import sys
 from typing import Any
 
 from rich.console import Console
+from rich.table import Table
 
-from cases.config import Settings, load_settings
+from cases.actors import staff_actor
+from cases.config import Settings, load_settings, make_private
 from cases.db import Database, database
+from cases.errors import InvalidInput
+from cases.text import neutralise
+
+
+class LiteralConsole(Console):
+    """A console that prints user data as literal text: no markup, emoji or highlighting is
+    read into it (a title holding `[/bold]` used to crash `case list` for everyone), and
+    control characters (ANSI and OSC-8 escapes, bidi overrides) are shown, not obeyed. Style
+    comes from `style=`, never from text."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(markup=False, emoji=False, highlight=False, **kwargs)
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        super().print(*(neutralise(o, keep_newlines=True) if isinstance(o, str) else o
+                        for o in objects), **kwargs)
+
+
+class LiteralTable(Table):
+    """A table whose cells are shown literally (see LiteralConsole)."""
+
+    def add_row(self, *cells: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        super().add_row(*(neutralise(c) if isinstance(c, str) else c for c in cells),
+                        **kwargs)
+
 
 # Piped or logged output has no terminal width; rich would fall back to 80 columns and cut case
 # ids and rulebook tables into slivers. Wide enough for every table we print; COLUMNS still wins.
 _PIPED_WIDTH = 200
-console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ
-                  else _PIPED_WIDTH)
-err_console = Console(stderr=True)
+console = LiteralConsole(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ
+                         else _PIPED_WIDTH)
+err_console = LiteralConsole(stderr=True)
 
 
 def settings() -> Settings:
-    return load_settings()
+    current = load_settings()
+    make_private(current)
+    return current
 
 
 def db(current: Settings | None = None) -> Database:
@@ -30,18 +59,24 @@ def db(current: Settings | None = None) -> Database:
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+    """JSON for tools: JSON escapes C0 controls itself; C1 and bidi controls are escaped too,
+    so the output is safe on a terminal as well."""
+    text = json.dumps(data, ensure_ascii=False, indent=2, default=str)
+    sys.stdout.write(neutralise(text, json_escapes=True) + "\n")
 
 
 def say(message: str) -> None:
-    err_console.print(f"[dim]{message}[/dim]")
+    err_console.print(message, style="dim")
 
 
-def current_user() -> str:
-    """Who is acting, for the audit trail: the login name of the person at the terminal."""
+def current_user(by: str | None = None) -> str:
+    """Who is acting, for the audit trail: the name given (`--by`), else the login name of the
+    person at the terminal; checked either way (cases/actors.py)."""
+    if by is not None:
+        return staff_actor(by)
     try:
-        return f"staff:{getpass.getuser()}"
-    except (KeyError, OSError):  # no passwd entry in some containers
+        return staff_actor(getpass.getuser(), source="login name")
+    except (KeyError, OSError, InvalidInput):  # no passwd entry in some containers, or odd
         return "staff:unknown"
 
 

@@ -7,10 +7,9 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from cases.errors import InvalidInput
-from flows.cli.common import console, prefect_ready, print_json, say, settings
+from flows.cli.common import LiteralTable, console, prefect_ready, print_json, say, settings
 from rules.domain import domain
 
 if TYPE_CHECKING:  # flows.demo imports Prefect; only the demo itself needs it at run time
@@ -50,10 +49,10 @@ def demo(
                   f"after the quorum; total {total:.1f} s; Prefect UI {stack.ui_url}")
 
 
-def outcome_table(rows: list[DemoRow], lang: str) -> Table:
+def outcome_table(rows: list[DemoRow], lang: str) -> LiteralTable:
     """The demo's closing table: one row per case, ids whole so they can be copied."""
     vocab = domain()
-    table = Table(title=f"RiskGate demo — {len(rows)} cases")
+    table = LiteralTable(title=f"RiskGate demo — {len(rows)} cases")
     table.add_column("case", no_wrap=True)
     for header in ("channel", "risk level", "measures", "gates passed", "reports", "rounds",
                    "seconds"):

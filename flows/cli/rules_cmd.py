@@ -7,12 +7,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from cases.errors import InvalidInput, RiskGateError
-from flows.cli.common import console, print_json
+from cases.inputs import read_json
+from flows.cli.common import LiteralTable, console, print_json
 from rules.domain import domain
-from rules.engine import default_engine
 from rules.evaluate import evaluate_case
 from rules.language import render
 from rules.risk_matrix import (
@@ -32,14 +31,49 @@ risk_app = typer.Typer(no_args_is_help=True)
 Lang = Annotated[str, typer.Option(help="zh or en.")]
 
 
+MAX_CASE_FILE_BYTES = 1_000_000
+
+
 class RulebookInvalid(RiskGateError):
-    exit_code = 1
+    exit_code = 2
 
 
 def _lang(value: str) -> str:
     if value not in ("zh", "en"):
         raise InvalidInput(f"--lang {value!r}: expected zh or en")
     return value
+
+
+COMPILE_TIMEOUT = 30.0
+_COMPILE = r"""
+import sys
+from rules.engine import RuleEngine
+from rules.rulebook import RulebookError, parse_rulebook
+try:
+    RuleEngine().load(parse_rulebook(sys.stdin.read(), source=sys.argv[1]))
+except RulebookError as exc:
+    sys.stderr.write(exc.detail + "\n")
+    sys.exit(3)
+"""
+
+
+def compile_in_child(rulebook) -> None:
+    """Compile the rulebook into durable-rules in a child process: durable's C compiler can
+    hang on shapes the limits did not foresee, and a hang here must end in an error."""
+    import subprocess
+    import sys
+
+    try:
+        done = subprocess.run([sys.executable, "-c", _COMPILE, rulebook.source],
+                              input=rulebook.text, capture_output=True, text=True,
+                              timeout=COMPILE_TIMEOUT, cwd=Path(__file__).resolve().parents[2])
+    except subprocess.TimeoutExpired:
+        raise RulebookError(rulebook.source, f"durable-rules did not finish compiling it in "
+                            f"{COMPILE_TIMEOUT:.0f} s: it would hang every gate that loads it; "
+                            "make its lists shorter or split it") from None
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["(no message)"])[-1]
+        raise RulebookError(rulebook.source, last[:300])
 
 
 @app.command("check")
@@ -51,13 +85,15 @@ def check(files: Annotated[list[Path] | None, typer.Argument(
     for path in paths:
         try:
             rulebook = load_rulebook(path)
-            default_engine().load(rulebook)  # durable's own parser sees every condition too
+            compile_in_child(rulebook)  # durable's own parser sees every condition too
         except RulebookError as exc:
             failures.append(str(exc))
-            console.print(f"[red]✗ {exc}[/red]", soft_wrap=True)
+            console.print(f"✗ {exc}", style="red", soft_wrap=True, markup=False,
+                          highlight=False)
             continue
         console.print(f"✓ {path}: {rulebook.name} {rulebook.version}, {len(rulebook.rules)} "
-                      f"rules, sha256 {rulebook.sha256[:16]}…", soft_wrap=True)
+                      f"rules, sha256 {rulebook.sha256[:16]}…", soft_wrap=True, markup=False,
+                      highlight=False)
     if failures:
         raise RulebookInvalid(f"{len(failures)} of {len(paths)} rulebook(s) invalid: "
                               f"{failures[0]}")
@@ -70,13 +106,7 @@ def evaluate(case_file: Annotated[Path, typer.Argument(help="Case facts (JSON); 
              lang: Lang = "zh") -> None:
     """Evaluate a case file through triage (and disposal): decision and trail."""
     lang = _lang(lang)
-    try:
-        data = json.loads(case_file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InvalidInput(f"{case_file}: no such file") from None
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"{case_file}: not valid JSON at line {exc.lineno} column "
-                           f"{exc.colno}: {exc.msg}") from None
+    data = read_json(case_file, MAX_CASE_FILE_BYTES, what="case file")
     try:
         result = evaluate_case(data, current_rulebook("triage"), current_rulebook("disposal"))
     except FactError as exc:
@@ -88,7 +118,7 @@ def evaluate(case_file: Annotated[Path, typer.Argument(help="Case facts (JSON); 
     if "assessment" in result:
         a = result["assessment"]
         stable = "stable" if a["sensitivity"]["stable"] else "NOT stable"
-        console.print(f"\n[bold]risk[/bold]: {LEVEL_NAMES[a['level']][lang]} (severity "
+        console.print(f"\nrisk: {LEVEL_NAMES[a['level']][lang]} (severity "
                       f"{a['severity']}, probability {a['band']}; {stable} under one-step "
                       "shifts)")
     if "disposal" in result:
@@ -98,7 +128,7 @@ def evaluate(case_file: Annotated[Path, typer.Argument(help="Case facts (JSON); 
 def _print_decision(kind: str, decision: dict, lang: str) -> None:
     vocab = domain()
     book = decision["rulebook"]
-    console.print(f"\n[bold]{kind}[/bold] — {book['name']} {book['version']} "
+    console.print(f"\n{kind} — {book['name']} {book['version']} "
                   f"(sha256 {book['sha256'][:12]}…)")
     if kind == "triage":
         console.print(f"priority {decision['priority']}, preliminary risk "
@@ -109,7 +139,7 @@ def _print_decision(kind: str, decision: dict, lang: str) -> None:
             f"{vocab.measures.name(m['code'], lang)} ({'+'.join(m['reasons'])})"
             for m in decision["measures"]) + "; notify: "
             + (", ".join(vocab.authorities.name(a, lang) for a in decision["notify"]) or "—"))
-    table = Table("#", "rule", "title", "pri", "matched", "then", box=None)
+    table = LiteralTable("#", "rule", "title", "pri", "matched", "then", box=None)
     for step in decision["trail"]:
         table.add_row(str(step["order"]), step["rule"], step["title"][lang],
                       str(step["priority"]),
@@ -131,7 +161,7 @@ def table(name: Annotated[str, typer.Argument(help="triage or disposal")] = "tri
         rulebook = load_rulebook(file) if file else current_rulebook(name)  # type: ignore[arg-type]
     except RulebookError as exc:
         raise RulebookInvalid(str(exc)) from None
-    out = Table("id", "pri", "title", "when", "then", "rationale",
+    out = LiteralTable("id", "pri", "title", "when", "then", "rationale",
                 title=f"{rulebook.title[lang]} — {rulebook.name} {rulebook.version}",
                 show_lines=True)
     for rule in rulebook.rules:
@@ -146,7 +176,7 @@ def list_fields(kind: Annotated[str, typer.Argument(help="triage or disposal")] 
     """The facts a rulebook may test, with their types."""
     if kind not in INPUT_KINDS:
         raise InvalidInput(f"unknown input {kind!r}; expected triage or disposal")
-    out = Table("field", "type", "meaning", title=f"{kind} facts")
+    out = LiteralTable("field", "type", "meaning", title=f"{kind} facts")
     for spec in fields(kind).values():  # type: ignore[arg-type]
         out.add_row(spec.name, spec.describe_type(), spec.doc)
     console.print(out)

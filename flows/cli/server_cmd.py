@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from cases.errors import InvalidInput
 from flows.cli.common import console, prefect_ready, print_json, settings
 
 app = typer.Typer(no_args_is_help=True)
@@ -12,8 +13,24 @@ app = typer.Typer(no_args_is_help=True)
 @app.command("start")
 def start() -> None:
     """Start (or reuse) the Prefect server and the runner that serves the deployments."""
-    stack = prefect_ready(settings())
+    current = settings()
+    stack = prefect_ready(current)
     console.print(f"Prefect server {stack.server}, runner {stack.runner}; UI: {stack.ui_url}")
+    if not current.prefect_api_url:
+        console.print(f"the UI and API require this home's secret: sign in with the line in "
+                      f"{current.prefect_auth_file} (`riskgate server auth` prints it)")
+
+
+@app.command("auth")
+def auth() -> None:
+    """Print the local Prefect server's credentials (user:password) to sign in to the UI."""
+    from flows.stack import api_secret
+
+    current = settings()
+    if current.prefect_api_url:
+        raise InvalidInput("PREFECT_API_URL is set: that server's credentials are yours "
+                           "(PREFECT_API_AUTH_STRING), not this home's")
+    print(api_secret(current))
 
 
 @app.command("stop")

@@ -62,7 +62,9 @@ def at_scale(tmp_path):
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
     home = tmp_path / "shared-home"  # the shared volume every worker writes reports to
+    secret = f"riskgate:{uuid.uuid4().hex}"
     env = {**os.environ,
+           "PREFECT_SERVER_API_AUTH_STRING": secret, "PREFECT_API_AUTH_STRING": secret,
            "PREFECT_HOME": str(tmp_path / "prefect-home"),
            "PREFECT_API_DATABASE_CONNECTION_URL": url.set(
                drivername="postgresql+asyncpg", database=prefect_db,
@@ -95,7 +97,8 @@ def at_scale(tmp_path):
     env["PREFECT_API_URL"] = api
     try:
         _wait_healthy(api, server)
-        yield {"env": env, "api": api, "home": home, "start": start, "logs": logs}
+        yield {"env": env, "api": api, "home": home, "start": start, "logs": logs,
+               "auth": tuple(secret.split(":", 1))}
     finally:
         for process in reversed(processes):
             if process.poll() is None:
@@ -134,11 +137,13 @@ def roster_file(path: Path) -> Path:
 
 
 def api_post(stack: dict, path: str, body: dict) -> list:
-    return httpx.post(f"{stack['api']}{path}", json=body, timeout=30).json()
+    return httpx.post(f"{stack['api']}{path}", json=body, timeout=30, auth=stack["auth"]).json()
 
 
 def test_twenty_cases_through_two_process_workers_on_postgres(at_scale, tmp_path):
     started = time.monotonic()
+    assert httpx.post(f"{at_scale['api']}/deployments/filter", json={"limit": 1, "offset": 0},
+                      timeout=10).status_code == 401  # protected at scale too
     run(at_scale, sys.executable, "-m", "prefect", "work-pool", "create", "riskgate",
         "--type", "process")
     run(at_scale, sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all")

@@ -10,4 +10,6 @@ def test_flow_names_read_without_import_match_the_flows():
     assert {s.name for s in specs} == {"riskgate", "sweeper"}
     for spec in specs:
         assert spec.flow_name == spec.load_flow().name
-    assert next(s for s in specs if s.name == "sweeper").interval == 60
+    sweeper = next(s for s in specs if s.name == "sweeper")
+    assert sweeper.interval == 60
+    assert sweeper.concurrency == {"limit": 1, "collision_strategy": "CANCEL_NEW"}

@@ -24,7 +24,7 @@ from tests.conftest import REPO, SAMPLES
 pytestmark = pytest.mark.prefect
 
 SEVEN_GATES = ["intake", "triage", "panel", "assessment", "disposal", "follow_up", "closure"]
-SWEEP_SECONDS = 8  # the served sweeper's schedule in these tests (60 s in prefect.yaml)
+SWEEP_SECONDS = 15  # the served sweeper's schedule in these tests (60 s in prefect.yaml)
 
 
 def free_port() -> int:
@@ -66,7 +66,13 @@ class Stack:
     def runs_of(self, case_id: str) -> list[dict]:
         body = {"flow_runs": {"tags": {"all_": [f"case:{case_id}"]}}, "limit": 50, "offset": 0,
                 "sort": "EXPECTED_START_TIME_ASC"}
-        return httpx.post(f"{self.api}/flow_runs/filter", json=body, timeout=10).json()
+        return httpx.post(f"{self.api}/flow_runs/filter", json=body, timeout=10,
+                          auth=self.auth).json()
+
+    @property
+    def auth(self) -> tuple[str, str]:
+        user, _, password = (self.home / "prefect-auth").read_text().strip().partition(":")
+        return user, password
 
     def healthy(self) -> bool:
         try:
@@ -77,7 +83,8 @@ class Stack:
     def wait_for_run_state(self, run_id: str, wanted: set[str], timeout: float = 60) -> str:
         deadline = time.monotonic() + timeout
         while True:
-            state = httpx.get(f"{self.api}/flow_runs/{run_id}", timeout=10).json()["state"]
+            state = httpx.get(f"{self.api}/flow_runs/{run_id}", timeout=10,
+                              auth=self.auth).json()["state"]
             if state and state["type"] in wanted:
                 return state["type"]
             assert time.monotonic() < deadline, f"run {run_id} still {state}"
@@ -153,7 +160,7 @@ def test_a_case_waits_for_its_panel_and_the_quorum_resumes_it(stack):
     assert keys_and_states(stack, case_id) == [("launch", "COMPLETED"),
                                                 ("scores:r1", "COMPLETED")]
     assert all(r["deployment_id"] for r in runs)
-    artifacts = httpx.post(f"{stack.api}/artifacts/filter", timeout=10, json={
+    artifacts = httpx.post(f"{stack.api}/artifacts/filter", timeout=10, auth=stack.auth, json={
         "artifacts": {"flow_run_id": {"any_": [r["id"] for r in runs]}}, "limit": 50,
         "offset": 0, "sort": "CREATED_DESC"}).json()
     assert sorted(a["key"] for a in artifacts) == sorted(
@@ -208,7 +215,7 @@ def test_a_run_that_loses_its_lease_fails_naming_the_case_and_the_holder(stack):
     running = subprocess.Popen([sys.executable, "-m", "flows.cli", "case", "run", case_id],
                                env=stack.env, cwd=REPO, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while (stack.home / "failpoints" / "triage.before_commit").exists():
         assert time.monotonic() < deadline, "the run never reached triage"
         time.sleep(0.2)
@@ -252,13 +259,36 @@ def test_demo_runs_every_archetype_through_the_deployments(stack):
                         "consumer_association", "online_opinion"}
 
 
+def test_the_prefect_api_requires_this_homes_secret(stack):
+    """An unprivileged local user could PATCH the case deployment with a shell pull step and
+    run commands as RiskGate's account; now every API call needs the secret."""
+    body = {"limit": 5, "offset": 0}
+    assert httpx.post(f"{stack.api}/deployments/filter", json=body, timeout=10).status_code \
+        == 401
+    deployment = httpx.get(f"{stack.api}/deployments/name/advance-case/riskgate", timeout=10,
+                           auth=stack.auth).json()
+    hijack = {"pull_steps": [{"prefect.deployments.steps.run_shell_script": {
+        "script": "touch /tmp/riskgate-pwned"}}]}
+    assert httpx.patch(f"{stack.api}/deployments/{deployment['id']}", json=hijack,
+                       timeout=10).status_code == 401
+    assert httpx.patch(f"{stack.api}/deployments/{deployment['id']}", json=hijack,
+                       timeout=10, auth=("riskgate", "guess")).status_code == 401
+    assert httpx.get(f"{stack.api}/health", timeout=10).status_code == 200  # probes stay open
+    ui = httpx.get(f"{stack.api.removesuffix('/api')}/ui-settings", timeout=10).json()
+    assert ui["auth"] == "BASIC"  # the UI asks for the credentials
+    assert (stack.home / "prefect-auth").stat().st_mode & 0o777 == 0o600
+    assert stack.home.stat().st_mode & 0o777 == 0o700
+    secret = stack.cli("server", "auth").stdout.strip()
+    assert secret == ":".join(stack.auth) and len(secret) > 30
+
+
 def test_a_second_home_is_refused_on_a_server_another_home_serves(stack, tmp_path):
     """Two stores behind one server's deployments would take each other's flow runs (seen: a
     case opened in the second home failed with "no case" in the first home's runner)."""
     other = Stack(tmp_path / "other-home", stack.port)
     refused = other.cli("server", "start", check=False)
     assert refused.returncode == 5, refused.stdout + refused.stderr
-    assert "something else already serves the case deployment" in refused.stderr
+    assert "was not started by this RISKGATE_HOME and refuses its secret" in refused.stderr
     assert f"RISKGATE_PREFECT_PORT (e.g. {stack.port + 1})" in refused.stderr
     assert not (other.home / "run" / "runner.json").exists()
     # The first home is untouched: its runner still takes its cases.

@@ -28,7 +28,7 @@ def test_rules_check_passes_on_the_repo_and_fails_on_a_bad_file(capsys, tmp_path
                    .read_text(encoding="utf-8").replace("priority: 850", "priority: -850"),
                    encoding="utf-8")
     code, out, err = run(capsys, "rules", "check", str(bad))
-    assert code == 1
+    assert code == 2
     assert err.count("\n") == 1 and "rule T802: priority must be a whole number" in err
     assert f"{bad}:" in err
 

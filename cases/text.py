@@ -1,0 +1,33 @@
+"""Showing user data literally: control characters made visible instead of obeyed.
+
+Signal texts, names and rationales come from outside. Printed raw, an ANSI escape recolours or
+clears a staff member's terminal, an OSC-8 sequence plants a hyperlink, a bidi override reverses
+what is read, a newline forges a line. Every place that shows such text on a terminal or in a
+one-line error passes it through `neutralise`; reports and web pages escape in their own way.
+"""
+
+from __future__ import annotations
+
+import re
+
+# C0 and C1 controls, DEL, the Unicode line/paragraph separators and the bidi controls.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def neutralise(text: str, *, keep_newlines: bool = False, json_escapes: bool = False) -> str:
+    """`text` with every control character shown as an escape (`\\x1b`, `\\u202e`).
+
+    `keep_newlines` leaves line breaks (multi-line output we lay out ourselves);
+    `json_escapes` writes them as JSON `\\uXXXX` escapes, keeping JSON text valid (JSON has
+    already escaped the C0 controls inside strings; its own newlines are kept)."""
+    if json_escapes:
+        return _CONTROL.sub(lambda m: m.group() if m.group() == "\n"
+                            else f"\\u{ord(m.group()):04x}", text)
+    if keep_newlines:
+        return _CONTROL.sub(lambda m: m.group() if m.group() == "\n" else _escape(m), text)
+    return _CONTROL.sub(_escape, text)
