@@ -11,9 +11,14 @@ the roster and the case itself (its state after the event).
 or altered), the stored rows against the digests the chain recorded (nothing edited, added or
 deleted outside RiskGate), and each report file against its manifest row (and every file under
 reports/ against the manifest). It reads one consistent snapshot and then hashes files outside
-any transaction, so it never holds the store's write lock while it works. The chain head can be
-exported (`anchor`) and recorded outside the system; `verify(anchor=…)` then proves that nothing
-up to it changed and that no event after it was cut away.
+any transaction, so it never holds the store's write lock while it works (a file a gate commits
+meanwhile is checked against a fresh read of the manifest before it is called unrecorded).
+
+The chain is plain SHA-256: it proves that records and events agree and that nothing was
+changed by itself, but someone who can write the database could rewrite the whole chain after
+an edit. Against that insider the chain head is exported (`anchor`) and recorded outside the
+system; `verify(anchor=…)` then proves that nothing up to it changed and that no event after
+it was cut away.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,10 +39,10 @@ from sqlmodel import Session, select
 from cases import records
 from cases.db import Database
 from cases.errors import InvalidInput
-from cases.models import AuditEvent, Case, utcnow
+from cases.models import STAGING_DIR, AuditEvent, Case, ReportRecord, utcnow
 
 GENESIS = "0" * 64
-STAGING_DIR = ".staging"  # reports being written before their commit (cases/commits.py)
+COMMIT_GRACE_SECONDS = 1.0
 _ANCHOR = re.compile(r"^(?P<seq>\d{1,18}):(?P<hash>[0-9a-f]{64})$")
 
 
@@ -171,20 +177,30 @@ def _check_anchor(snapshot: _Snapshot, anchor: str, result: Verification) -> Non
                                "it was rewritten")
 
 
-def _recorded(snapshot: _Snapshot) -> dict[str, tuple[int, dict]]:
-    """The latest digest the chain recorded for each ref, with the event's seq."""
+def _recorded(snapshot: _Snapshot, result: Verification) -> dict[str, tuple[int, dict]]:
+    """The latest digest the chain recorded for each ref, with the event's seq. A record that
+    never changes (a signal, a score version, a decision …) recorded twice with different
+    content is itself a problem: its history was rewritten."""
     latest: dict[str, tuple[int, dict]] = {}
     for event in snapshot.events:
         entries = (event["detail"] or {}).get("records") or {}
-        if isinstance(entries, dict):
-            for ref, recorded in entries.items():
-                latest[ref] = (event["seq"], recorded if isinstance(recorded, dict)
-                               else {"sha256": recorded})
+        if not isinstance(entries, dict):
+            continue
+        for ref, recorded in entries.items():
+            entry = recorded if isinstance(recorded, dict) else {"sha256": recorded}
+            kind = records.KINDS.get(ref.split(":", 1)[0])
+            before = latest.get(ref)
+            if kind is not None and not kind.mutable and before is not None \
+                    and before[1].get("sha256") != entry.get("sha256"):
+                result.problems.append(f"{ref.replace(':', ' ', 1)} cannot change, but audit "
+                                       f"event {event['seq']} records other content than "
+                                       f"event {before[0]}")
+            latest[ref] = (event["seq"], entry)
     return latest
 
 
 def _check_records(snapshot: _Snapshot, result: Verification) -> None:
-    recorded = _recorded(snapshot)
+    recorded = _recorded(snapshot, result)
     present: set[str] = set()
     for kind in records.KINDS.values():
         for row in snapshot.rows[kind.name]:
@@ -210,12 +226,28 @@ def _check_records(snapshot: _Snapshot, result: Verification) -> None:
 
 
 def _check_snapshots(snapshot: _Snapshot, result: Verification) -> None:
+    """Each stored rulebook and vocabulary text hashes to its key, and every one that a
+    decision or signal names is there."""
     for kind, rows in (("rulebook", snapshot.rulebooks), ("vocabulary", snapshot.vocabularies)):
         for row in rows:
             actual = hashlib.sha256(row["text"].encode("utf-8")).hexdigest()
             if actual != row["sha256"]:
                 result.problems.append(f"{kind} snapshot {row['sha256'][:12]}… was altered: its "
                                        f"text hashes to {actual[:12]}…")
+    rulebooks = {r["sha256"] for r in snapshot.rulebooks}
+    vocabularies = {r["sha256"] for r in snapshot.vocabularies}
+    for decision in snapshot.rows["decision"]:
+        for key, known, what in (("rulebook_sha256", rulebooks, "rulebook"),
+                                 ("vocabulary_sha256", vocabularies, "vocabulary")):
+            if decision.get(key) and decision[key] not in known:
+                result.problems.append(f"decision {decision['id']} (case {decision['case_id']}, "
+                                       f"gate {decision['gate']}): its {what} "
+                                       f"{decision[key][:12]}… is missing from the store")
+    for signal in snapshot.rows["signal"]:
+        if signal.get("vocabulary_sha256") and signal["vocabulary_sha256"] not in vocabularies:
+            result.problems.append(f"signal {signal['id']} (case {signal['case_id']}): its "
+                                   f"vocabulary {signal['vocabulary_sha256'][:12]}… is missing "
+                                   "from the store")
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -226,7 +258,13 @@ def _inside(path: Path, folder: Path) -> bool:
         return False
 
 
-def _check_reports(snapshot: _Snapshot, home: Path, result: Verification) -> None:
+def _manifest_paths(db: Database) -> set[str]:
+    with db.read_session() as session:
+        return set(session.exec(select(ReportRecord.path)).all())
+
+
+def _check_reports(snapshot: _Snapshot, home: Path, result: Verification,
+                   db: Database | None = None) -> None:
     home = home.resolve()
     reports_dir = home / "reports"
     listed: set[Path] = set()
@@ -257,14 +295,24 @@ def _check_reports(snapshot: _Snapshot, home: Path, result: Verification) -> Non
         if digest != report["sha256"]:
             result.problems.append(f"{where}: the file was changed (sha256 {digest[:12]}…, "
                                    f"manifest {report['sha256'][:12]}…)")
-    if reports_dir.is_dir():
-        for path in sorted(reports_dir.rglob("*")):
-            if STAGING_DIR in path.relative_to(reports_dir).parts:
-                continue
-            if (path.is_file() or path.is_symlink()) and path not in listed:
-                result.problems.append(f"report file {path.relative_to(home)} is not in the "
-                                       "manifest (added, renamed, or written by a commit that "
-                                       "never came)")
+    if not reports_dir.is_dir():
+        return
+    unlisted = [path for path in sorted(reports_dir.rglob("*"))
+                if STAGING_DIR not in path.relative_to(reports_dir).parts
+                and (path.is_file() or path.is_symlink()) and path not in listed]
+    if unlisted and db is not None:
+        # A gate that committed after the snapshot (or is committing: its file is placed just
+        # before its commit) is not a problem: ask the manifest again, once more after a pause.
+        for pause in (0.0, COMMIT_GRACE_SECONDS):
+            time.sleep(pause)
+            now_listed = _manifest_paths(db)
+            unlisted = [p for p in unlisted if str(p.relative_to(home)) not in now_listed]
+            if not unlisted:
+                break
+    for path in unlisted:
+        result.problems.append(f"report file {path.relative_to(home)} is not in the "
+                               "manifest (added, renamed, or written by a commit that "
+                               "never came)")
 
 
 def verify(db: Database, home: Path, *, anchor: str | None = None) -> Verification:
@@ -276,7 +324,7 @@ def verify(db: Database, home: Path, *, anchor: str | None = None) -> Verificati
         _check_anchor(snapshot, anchor, result)
     _check_records(snapshot, result)
     _check_snapshots(snapshot, result)
-    _check_reports(snapshot, home, result)
+    _check_reports(snapshot, home, result, db)
     return result
 
 

@@ -10,8 +10,10 @@ Reports: a gate step renders its report to a staging file of its own run
 (`reports/<case>/.staging/…`), and the commit moves it to its fixed path only after it has
 checked, holding the case's row lock, that this run still holds the lease and that no run
 recorded the gate already. So a run that lost its lease can never overwrite a report another
-run wrote, and a crash before the commit leaves only a staging file, which the next run of that
-gate replaces.
+run wrote. A crash before the commit leaves only a staging file, which the next run of that
+gate removes (`clear_staging`); a crash in the instant between placing the file and the commit
+leaves the file at its fixed path without a manifest row (`audit verify` reports it) until the
+next run of that gate writes it again and commits.
 """
 
 from __future__ import annotations
@@ -22,14 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, select
 
 from cases import audit, lifecycle
 from cases.db import Database
 from cases.errors import InvalidInput, LeaseLost, RiskGateError
 from cases.lifecycle import Event
 from cases.models import (
-    Case,
+    STAGING_DIR,
     GateRecord,
     LabResult,
     PanelSeat,
@@ -40,7 +42,7 @@ from cases.models import (
     VocabularySnapshot,
     utcnow,
 )
-from cases.store import require_case
+from cases.store import require_case, seat_counts
 from rules.domain import domain_sha256, domain_text
 
 
@@ -162,17 +164,18 @@ def current_vocabulary(db: Database, session: Session) -> str:
 def _check_workload(db: Database, session: Session, case_id: str,
                     check: WorkloadCheck) -> None:
     db.lock_key(session, "riskgate:roster-workload")
-    counts = dict(session.exec(
-        select(PanelSeat.expert_id, func.count())
-        .join(Case, col(Case.id) == PanelSeat.case_id)
-        .where(Case.state != "closed", Case.id != case_id,
-               col(PanelSeat.role).in_(("chair", "member")),
-               col(PanelSeat.expert_id).in_(check.experts))
-        .group_by(PanelSeat.expert_id)).all())
+    counts = seat_counts(session, except_case=case_id, experts=check.experts)
     over = sorted(e for e in check.experts if counts.get(e, 0) >= check.cap)
     if over:
         raise SeatsTaken(f"case {case_id}: experts {', '.join(over)} reached the workload cap "
                          f"({check.cap}) while the panel was being chosen")
+
+
+def clear_staging(home: Path, case_id: str, name: str) -> None:
+    """Remove staging files of a report that runs before this one left behind (a crash before
+    their commit). The caller holds the case's lease: no live run stages that report."""
+    for stale in (home / "reports" / case_id / STAGING_DIR).glob(f"{name}.*.docx"):
+        stale.unlink(missing_ok=True)
 
 
 def _place_report(home: Path, report: ReportFile) -> None:
@@ -192,7 +195,7 @@ def commit_gate(db: Database, home: Path, commit: GateCommit) -> lifecycle.Trans
         case = require_case(session, commit.case_id)
         if case.lease_owner != commit.owner:
             raise LeaseLost(f"case {commit.case_id}: this run ({commit.owner}) lost its lease "
-                            f"to {case.lease_owner or 'nobody (it expired)'}; it stops without "
+                            f"to {case.lease_owner or 'no run now (it expired or was released)'}; it stops without "
                             "recording its gate")
         step = lifecycle.transition(case.gate, case.state, commit.event, "flow")
         gate = step.source[0]

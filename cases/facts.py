@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from cases import names
+from cases.lifecycle import FAST_TRACK
 from cases.signals import SignalIn
 from rules.domain import domain
 
@@ -167,6 +168,11 @@ def triage_facts(profile: Profile, history: History, lab_results: list[str]) -> 
         "repeat_enterprise": history.same_enterprise,
         "repeat_category": history.same_category_hazard,
     }
+
+
+def fast_tracked(triage_outcome: dict) -> bool:
+    """Whether triage fast-tracked the case (an interim warning while the panel assesses)."""
+    return triage_outcome.get("next_gate") == FAST_TRACK
 
 
 def disposal_facts(profile: Profile, history: History, assessment: AssessmentSummary,

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from cases import audit, names
+from cases import audit, lifecycle, names
 from cases.db import Database
 from cases.errors import InvalidInput
 from cases.models import Case, Signal, utcnow
@@ -82,6 +82,11 @@ def open_case(db: Database, signal: SignalIn, *, actor: str, lang: Lang) -> Open
             if existing is not None:
                 raise InvalidInput(f"signal {signal.channel}/{signal.reference} was already "
                                    f"taken in (case {existing.case_id})")
+            name = names.name_key(signal.enterprise.name)
+            if name:  # the name's known credit code is read under the name's lock, so a
+                # signal naming the code and one naming only the name, taken in at once,
+                # still find each other
+                db.lock_key(session, f"riskgate:enterprise:{name}")
             code = known_code(session, signal)
             key = product_key(signal, code)
             if _groupable(signal):
@@ -94,8 +99,9 @@ def open_case(db: Database, signal: SignalIn, *, actor: str, lang: Lang) -> Open
                             or set(case.hazards) & set(signal.hazards):
                         return _group_into(db, session, case, signal, actor)
             now = utcnow()
+            gate, state = lifecycle.INITIAL
             case = Case(id=_free_case_id(session), title=signal.default_title(lang), lang=lang,
-                        state="active", gate="intake", category=signal.product.category,
+                        state=state, gate=gate, category=signal.product.category,
                         hazards=list(signal.hazards), product_key=key,
                         enterprise_key=enterprise_key(signal, code),
                         province=signal.enterprise.province, measures=[], opened_by=actor,

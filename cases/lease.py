@@ -100,7 +100,7 @@ def renew(db: Database, case_id: str, owner: str) -> None:
             holder = session.get(Case, case_id)
             other = holder.lease_owner if holder is not None else None
             raise LeaseLost(f"case {case_id}: this run ({owner}) lost its lease to "
-                            f"{other or 'nobody (it expired)'}; it stops here")
+                            f"{other or 'no run now (it expired or was released)'}; it stops here")
 
 
 def release(db: Database, case_id: str, owner: str) -> None:

@@ -9,7 +9,8 @@ constrains the states and gates to these tables too (cases/models.py, the migrat
 docs/lifecycle.md is generated from here (`python -m cases.lifecycle`; a test keeps it fresh).
 
 A later wait (disposal approval, deadlines, reserves) is one more state in STATES and a few more
-rows in TRANSITIONS — nothing else: gate code names events, never states.
+rows in TRANSITIONS, plus the migration that widens the database's constraint on states (a test
+compares the constraint with STATES): gate code names events, never states.
 """
 
 from __future__ import annotations
@@ -61,13 +62,14 @@ class Event(StrEnum):
     LAB_DONE = "lab.done"
     PANEL_SEATED = "panel.seated"
     PANEL_UNAVAILABLE = "panel.unavailable"
-    PANEL_RETRY = "panel.retry"
     SCORES_QUORUM = "scores.quorum"
     ASSESSMENT_NEXT_ROUND = "assessment.next_round"
     ASSESSMENT_DONE = "assessment.done"
     DISPOSAL_DONE = "disposal.done"
     FOLLOW_UP_DONE = "follow_up.done"
     CLOSURE_DONE = "closure.done"
+    RUNS_FAILED = "case.runs_failed"
+    RETRY = "case.retry"
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,9 @@ class Transition:
         return self.event.value
 
 
+FAST_TRACK = "fast_track"  # the triage route of a presumed serious risk (interim warning)
+
+
 def _row(source: tuple[Gate, State], event: Event, target: tuple[Gate, State],
          *by: Actor, completes: bool = False, route: str | None = None) -> Transition:
     return Transition(source, event, target, frozenset(by), completes, route)
@@ -103,7 +108,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     _row(("triage", "active"), Event.TRIAGE_LAB_TEST, ("lab_test", "active"), "flow",
          completes=True, route="lab_test"),
     _row(("triage", "active"), Event.TRIAGE_FAST_TRACK, ("panel", "active"), "flow",
-         completes=True, route="fast_track"),
+         completes=True, route=FAST_TRACK),
     _row(("triage", "active"), Event.TRIAGE_EXPERT_PANEL, ("panel", "active"), "flow",
          completes=True, route="expert_panel"),
     _row(("triage", "awaiting_information"), Event.INFORMATION_ADDED, ("triage", "active"),
@@ -114,8 +119,6 @@ TRANSITIONS: tuple[Transition, ...] = (
     _row(("panel", "active"), Event.PANEL_SEATED, ("assessment", "awaiting_scores"), "flow",
          completes=True),
     _row(("panel", "active"), Event.PANEL_UNAVAILABLE, ("panel", "awaiting_staff"), "flow"),
-    _row(("panel", "awaiting_staff"), Event.PANEL_RETRY, ("panel", "active"), "staff",
-         "sweeper"),
     _row(("assessment", "awaiting_scores"), Event.SCORES_QUORUM, ("assessment", "active"),
          "expert"),
     _row(("assessment", "active"), Event.ASSESSMENT_NEXT_ROUND,
@@ -128,7 +131,15 @@ TRANSITIONS: tuple[Transition, ...] = (
          completes=True),
     _row(("closure", "active"), Event.CLOSURE_DONE, ("closed", "closed"), "flow",
          completes=True),
+    # At any gate: a case whose runs keep failing the same way (a bug, a rulebook edited without
+    # a new version) is handed to staff instead of being retried forever; staff (or the
+    # sweeper, once the reason is gone: experts free for a panel) take it up again.
+    *(_row((gate, "active"), Event.RUNS_FAILED, (gate, "awaiting_staff"), "sweeper")
+      for gate in WORK_GATES),
+    *(_row((gate, "awaiting_staff"), Event.RETRY, (gate, "active"), "staff", "sweeper")
+      for gate in WORK_GATES),
 )
+INITIAL: tuple[Gate, State] = ("intake", "active")  # where `case.opened` puts a new case
 
 _BY_SOURCE_EVENT = {(t.source, t.event): t for t in TRANSITIONS}
 TRIAGE_ROUTES: dict[str, Transition] = {t.route: t for t in TRANSITIONS if t.route}
@@ -150,6 +161,12 @@ def transition(gate: str, state: str, event: Event, actor: Actor) -> Transition:
         raise IllegalTransition(f"{event.value} is caused by {' or '.join(sorted(row.by))}, "
                                 f"not by {actor}")
     return row
+
+
+def source_of(event: Event, gate: str) -> tuple[Gate, State] | None:
+    """The (gate, state) from which `event` leaves a case at `gate`, if it is declared."""
+    return next((t.source for t in TRANSITIONS if t.event == event and t.source[0] == gate),
+                None)
 
 
 def triage_route(next_gate: str) -> Transition:
@@ -199,7 +216,7 @@ def mermaid() -> str:
     lines = ["stateDiagram-v2", "    direction TB"]
     for gate, state in pairs():
         lines.append(f"    {_node((gate, state))} : {gate} · {state}")
-    lines.append(f"    [*] --> {_node(('intake', 'active'))} : case.opened [staff]")
+    lines.append(f"    [*] --> {_node(INITIAL)} : case.opened [staff]")
     for t in TRANSITIONS:
         by = ", ".join(a for a in ACTORS if a in t.by)
         done = " ✓" if t.completes else ""

@@ -62,6 +62,8 @@ def _one_of(column: str, values: Iterable[str]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
+VOTING_ROLES = ("chair", "member")  # a panel's votes; reserves wait to replace a member
+STAGING_DIR = ".staging"  # under reports/<case>/: reports rendered before their commit
 CASE_STATE_CHECK = _one_of("state", STATES)
 CASE_GATE_CHECK = _one_of("gate", GATES)
 

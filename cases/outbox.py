@@ -31,7 +31,7 @@ class Owed:
     attempts: int
 
 
-def _owed(row: Continuation) -> Owed:
+def as_owed(row: Continuation) -> Owed:
     assert row.id is not None
     return Owed(row.id, row.case_id, row.key, row.reason, row.flow_run_id, row.attempts)
 
@@ -42,7 +42,8 @@ def owe(session: Session, case_id: str, what: str, reason: str) -> Owed:
     (a lab test after a second triage, a second launch)."""
     key = f"{case_id}:{what}"
     taken = set(session.exec(select(Continuation.key).where(
-        Continuation.case_id == case_id, col(Continuation.key).startswith(key))).all())
+        Continuation.case_id == case_id,
+        col(Continuation.key).startswith(key, autoescape=True))).all())
     n = 1
     while (key if n == 1 else f"{key}#{n}") in taken:
         n += 1
@@ -50,7 +51,7 @@ def owe(session: Session, case_id: str, what: str, reason: str) -> Owed:
                        owed_at=utcnow(), attempts=0, last_error="")
     session.add(row)
     session.flush()
-    return _owed(row)
+    return as_owed(row)
 
 
 def started(db: Database, continuation_id: int, flow_run_id: str) -> None:
@@ -72,7 +73,7 @@ def unstarted(db: Database, limit: int = 200) -> list[Owed]:
     with db.read_session() as session:
         rows = session.exec(select(Continuation).where(col(Continuation.flow_run_id).is_(None))
                             .order_by(col(Continuation.id)).limit(limit)).all()
-        return [_owed(r) for r in rows]
+        return [as_owed(r) for r in rows]
 
 
 def latest_by_case(db: Database, case_ids: list[str]) -> dict[str, Owed]:
@@ -84,7 +85,7 @@ def latest_by_case(db: Database, case_ids: list[str]) -> dict[str, Owed]:
         rows = session.exec(select(Continuation).where(col(Continuation.case_id).in_(case_ids))
                             .order_by(col(Continuation.id))).all()
         for row in rows:
-            found[row.case_id] = _owed(row)
+            found[row.case_id] = as_owed(row)
     return found
 
 
@@ -92,4 +93,4 @@ def of_case(db: Database, case_id: str) -> list[Owed]:
     with db.read_session() as session:
         rows = session.exec(select(Continuation).where(Continuation.case_id == case_id)
                             .order_by(col(Continuation.id))).all()
-        return [_owed(r) for r in rows]
+        return [as_owed(r) for r in rows]

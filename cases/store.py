@@ -18,6 +18,7 @@ from cases.db import Database
 from cases.errors import NotFound
 from cases.facts import History
 from cases.models import (
+    VOTING_ROLES,
     Case,
     Expert,
     GateRecord,
@@ -31,6 +32,7 @@ from cases.models import (
     VocabularySnapshot,
     utcnow,
 )
+from cases.records import KINDS
 from cases.signals import SignalIn, stored_signal
 from rules.domain import Domain, domain, domain_sha256, parse_domain
 
@@ -93,7 +95,7 @@ class Dossier:
         return from_signals + submitted
 
     def voting_seats(self) -> list[PanelSeat]:
-        return [s for s in self.seats if s.role in ("chair", "member")]
+        return [s for s in self.seats if s.role in VOTING_ROLES]
 
 
 def require_case(session: Session, case_id: str) -> Case:
@@ -193,18 +195,28 @@ def roster(db: Database) -> list[Expert]:
         return list(session.exec(select(Expert).order_by(Expert.id)).all())
 
 
+def seat_counts(session: Session, *, except_case: str | None = None,
+                experts: Iterable[str] | None = None) -> dict[str, int]:
+    """Voting seats each expert holds on cases that are not closed (the workload), in the
+    caller's transaction: the panel gate's choice and its commit's re-check count alike."""
+    query = (select(PanelSeat.expert_id, func.count())
+             .join(Case, col(Case.id) == PanelSeat.case_id)
+             .where(Case.state != "closed", col(PanelSeat.role).in_(VOTING_ROLES)))
+    if except_case is not None:
+        query = query.where(Case.id != except_case)
+    if experts is not None:
+        query = query.where(col(PanelSeat.expert_id).in_(list(experts)))
+    return {expert_id: n for expert_id, n in session.exec(query.group_by(
+        PanelSeat.expert_id)).all()}
+
+
 def open_seats(db: Database) -> dict[str, int]:
     """Voting seats each expert holds on cases that are not closed (the workload)."""
     with db.read_session() as session:
-        query = (select(PanelSeat.expert_id, func.count())
-                 .join(Case, col(Case.id) == PanelSeat.case_id)
-                 .where(Case.state != "closed", col(PanelSeat.role).in_(("chair", "member")))
-                 .group_by(PanelSeat.expert_id))
-        return {expert_id: n for expert_id, n in session.exec(query).all()}
+        return seat_counts(session)
 
 
-ROSTER_FIELDS = ("id", "name", "affiliation", "seniority", "categories", "hazards", "conflicts",
-                 "active", "email")
+ROSTER_FIELDS = KINDS["expert"].fields  # what a roster entry is, as the audit chain covers it
 
 
 def upsert_experts(db: Database, profiles: Iterable, *, actor: str) -> int:

@@ -1,7 +1,8 @@
 """Starting case flow runs through the deployment, and waiting for them.
 
 A continuation is started with `run_deployment(..., timeout=0, idempotency_key=…)`: the key is
-the claim's (case + round), so a retried request can never start the same stretch twice.
+its outbox row's (`<case>:<what>[#n]`, cases/outbox.py), so a retried request can never start
+the same continuation twice.
 """
 
 from __future__ import annotations

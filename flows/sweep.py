@@ -14,7 +14,7 @@ from cases.config import Settings
 from cases.db import database
 from cases.lifecycle import Event
 from cases.models import utcnow
-from flows.gates.panel import could_seat
+from cases.panels import could_seat
 from flows.handover import start_owed
 from flows.launcher import run_states
 
@@ -25,10 +25,12 @@ class Swept:
     unreachable: list[str] = field(default_factory=list)  # still owed: Prefect did not answer
     retaken: list[str] = field(default_factory=list)  # case ids whose dead run was replaced
     panels_retried: list[str] = field(default_factory=list)
+    handed_to_staff: list[str] = field(default_factory=list)  # runs kept failing
 
     def to_dict(self) -> dict:
         return {"started": self.started, "unreachable": self.unreachable,
-                "retaken": self.retaken, "panels_retried": self.panels_retried}
+                "retaken": self.retaken, "panels_retried": self.panels_retried,
+                "handed_to_staff": self.handed_to_staff}
 
 
 Starter = Callable[[Settings, outbox.Owed], str | None]
@@ -65,19 +67,22 @@ def sweep_once(settings: Settings, *, start: Starter = start_once,
         if retake is None:
             continue
         claim = sweeping.owe_retake(db, retake)
-        if claim is not None and claim.continuation_id is not None:
+        if claim is not None and not claim.claimed:
+            swept.handed_to_staff.append(case.case_id)
+        elif claim is not None and claim.continuation_id is not None:
             swept.retaken.append(case.case_id)
             _start(settings, outbox.Owed(claim.continuation_id, case.case_id, claim.key,
                                          "sweeper.retake", None, 0), swept)
 
     for case_id in sweeping.cases_waiting_for_staff(db, "panel"):
-        if not could_seat(db, store.load_dossier(db, case_id)):
-            continue
-        claim = sweeping.retry_gate(db, case_id, Event.PANEL_RETRY,
-                                    actor=sweeping.SWEEPER_ACTOR, by="sweeper",
-                                    why="enough eligible experts again")
+        dossier = store.load_dossier(db, case_id)
+        if dossier.case.waiting_reason.startswith(sweeping.RUNS_FAILED_PREFIX) \
+                or not could_seat(db, dossier):
+            continue  # a case handed over after failing runs waits for staff themselves
+        claim = sweeping.retry(db, case_id, actor=sweeping.SWEEPER_ACTOR, by="sweeper",
+                               why="enough eligible experts again")
         if claim is not None and claim.continuation_id is not None:
             swept.panels_retried.append(case_id)
             _start(settings, outbox.Owed(claim.continuation_id, case_id, claim.key,
-                                         Event.PANEL_RETRY.value, None, 0), swept)
+                                         Event.RETRY.value, None, 0), swept)
     return swept

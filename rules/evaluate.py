@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cases.lifecycle import routes_to_assessment
+from cases.lifecycle import FAST_TRACK, routes_to_assessment
 from rules.decisions import decide_disposal, decide_triage
 from rules.risk_matrix import Scenario, assess, check_severity, parse_probability
 from rules.rulebook import Rulebook
@@ -77,7 +77,7 @@ def evaluate_case(data: Any, triage_book: Rulebook, disposal_book: Rulebook) -> 
         "consensus": raw.get("consensus", True),
         "scope": raw.get("scope", "enterprise"),
         "with_consumers": raw.get("with_consumers", True),
-        "fast_tracked": triage.next_gate == "fast_track",
+        "fast_tracked": triage.next_gate == FAST_TRACK,
         "panel_measures": raw.get("panel_measures", []),
         "cases_category_180d": raw.get("cases_category_180d", 1),
         "cases_enterprise_180d": raw.get("cases_enterprise_180d", 1),

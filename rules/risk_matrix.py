@@ -76,8 +76,8 @@ _LABEL_INDEX = {_normalise_label(label): i for i, label in enumerate(BAND_LABELS
 # A number as people write a probability. Bounded before Decimal sees it: `Fraction(Decimal(
 # "1e999999999"))` builds a billion-digit integer and ran for over ten minutes.
 MAX_DIGITS, MAX_EXPONENT_DIGITS = 20, 2
-_NUMBER = re.compile(rf"^\d{{1,{MAX_DIGITS}}}(?:\.\d{{1,{MAX_DIGITS}}})?"
-                     rf"(?:[eE][+-]?\d{{1,{MAX_EXPONENT_DIGITS}}})?$|^\.\d{{1,{MAX_DIGITS}}}$")
+_NUMBER = re.compile(rf"^[+-]?(?:\d{{1,{MAX_DIGITS}}}(?:\.\d{{0,{MAX_DIGITS}}})?"
+                     rf"|\.\d{{1,{MAX_DIGITS}}})(?:[eE][+-]?\d{{1,{MAX_EXPONENT_DIGITS}}})?$")
 
 
 def band_of(probability: Fraction) -> int:

@@ -175,18 +175,18 @@ def case_explain(
 
 @app.command("retry")
 def case_retry(case_id: str, as_json: JsonFlag = False) -> None:
-    """Take a case that waits for staff back to its gate (e.g. after the roster changed)."""
+    """Take a case that waits for staff back to its gate (after the roster changed, or the
+    cause of its failing runs was fixed)."""
     current = settings()
-    from cases.lifecycle import Event
-    from cases.sweeping import retry_gate
+    from cases.sweeping import retry
     from flows.submissions import Submitted, start_claimed
 
     case = store.get_case(db(current), case_id)
     if case.state != "awaiting_staff":
         raise WrongState(f"case {case_id} is not waiting for staff (state {case.state}, gate "
                          f"{case.gate})")
-    claim = retry_gate(db(current), case_id, Event.PANEL_RETRY, actor=current_user(),
-                       by="staff", why="staff asked to retry")
+    claim = retry(db(current), case_id, actor=current_user(), by="staff",
+                  why="staff asked to retry")
     if claim is None:
         raise WrongState(f"case {case_id} changed meanwhile; see `riskgate case show {case_id}`")
     done = Submitted(claim, start_claimed(current, claim, lambda: prefect_ready(current)))

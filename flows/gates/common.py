@@ -13,16 +13,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cases import failpoints, lifecycle
-from cases.commits import GateCommit, ReportFile, commit_gate
+from cases.commits import GateCommit, ReportFile, clear_staging, commit_gate
 from cases.config import Settings
 from cases.db import Database
-from cases.models import utcnow
+from cases.models import STAGING_DIR, utcnow
 from cases.store import Dossier
 from reports.render import render_report
 from rules.rulebook import Rulebook
 
 SYSTEM_ACTOR = "riskgate"
-STAGING = ".staging"
 
 
 @dataclass
@@ -62,7 +61,8 @@ def write_report(ctx: StepContext, d: Dossier, gate: str, round_no: int, actor: 
     """Render the gate's report into this run's staging file; the commit puts it in place."""
     name = f"{lifecycle.gate_number(gate):02d}-{gate}" + (f"-r{round_no}" if round_no > 1 else "")
     relative = f"reports/{d.case.id}/{name}.docx"
-    staged = (ctx.settings.home / "reports" / d.case.id / STAGING
+    clear_staging(ctx.settings.home, d.case.id, name)
+    staged = (ctx.settings.home / "reports" / d.case.id / STAGING_DIR
               / f"{name}.{uuid.uuid4().hex[:12]}.docx")
     staged.parent.mkdir(parents=True, exist_ok=True)
     rendered = render_report(

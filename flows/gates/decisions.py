@@ -2,8 +2,21 @@
 
 from __future__ import annotations
 
-from cases.commits import DecisionRecord
-from rules.rulebook import Rulebook
+from typing import TYPE_CHECKING
+
+from cases.commits import DecisionRecord, check_rulebook_version
+from rules.rulebook import Rulebook, current_rulebook
+from rules.schema import InputKind
+
+if TYPE_CHECKING:
+    from flows.gates.common import StepContext
+
+
+def rulebook_in_force(ctx: StepContext, kind: InputKind) -> Rulebook:
+    """Today's rulebook, refused before any work if it was edited without a new version."""
+    rulebook = current_rulebook(kind)
+    check_rulebook_version(ctx.db, rulebook.name, rulebook.version, rulebook.sha256)
+    return rulebook
 
 
 def decision_record(rulebook: Rulebook, recorded: dict, outcome: dict) -> DecisionRecord:

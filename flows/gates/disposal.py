@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from cases import store
 from cases.commits import GateCommit
-from cases.facts import disposal_facts, merge_signals
+from cases.facts import disposal_facts, fast_tracked, merge_signals
 from cases.lifecycle import Event
 from cases.store import Dossier
 from experts.assessment import AssessmentSummary
 from flows.gates.common import StepContext, StepResult, commit, rulebook_actor, write_report
-from flows.gates.decisions import decision_record, rulebook_info
-from flows.gates.triage import rulebook_in_force
+from flows.gates.decisions import decision_record, rulebook_in_force, rulebook_info
 from rules.decisions import decide_disposal
 
 
@@ -27,7 +26,7 @@ def step(ctx: StepContext, d: Dossier) -> StepResult:
     triage = _recorded(d, "triage")
     facts = disposal_facts(merge_signals(d.signals), store.history(ctx.db, d.case),
                            AssessmentSummary.from_outcome(assessed),
-                           fast_tracked=triage.get("next_gate") == "fast_track")
+                           fast_tracked=fast_tracked(triage))
     decision = decide_disposal(rulebook, facts)
     actor = rulebook_actor(rulebook)
     recorded = decision.to_dict()

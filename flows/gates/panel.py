@@ -6,42 +6,14 @@ from __future__ import annotations
 
 from cases import store
 from cases.commits import GateCommit, RoundOpening, SeatsTaken, WorkloadCheck
-from cases.db import Database
-from cases.facts import parties
 from cases.lifecycle import Event
+from cases.panels import profiles, request_for
 from cases.store import Dossier
-from experts.panel import ExpertProfile, PanelRequest, PanelUnavailable, select_panel
+from experts.panel import PanelUnavailable, select_panel
 from experts.protocol import Protocol
 from flows.gates.common import SYSTEM_ACTOR, StepContext, StepResult, commit, write_report
 
 SEATING_ATTEMPTS = 5
-
-
-def profiles(db: Database) -> list[ExpertProfile]:
-    return [ExpertProfile(id=e.id, name=e.name, affiliation=e.affiliation,
-                          seniority=e.seniority, categories=tuple(e.categories),
-                          hazards=tuple(e.hazards), conflicts=tuple(e.conflicts),
-                          active=e.active, email=e.email)
-            for e in store.roster(db)]
-
-
-def request_for(db: Database, d: Dossier) -> PanelRequest:
-    """Every enterprise and group the case's signals name, with the aliases the store knows."""
-    found = parties(d.signals)
-    keys = found.keys()
-    return PanelRequest(case_id=d.case.id, category=d.case.category,
-                        hazards=tuple(d.case.hazards),
-                        parties=keys | store.enterprise_aliases(db, keys),
-                        enterprises=(*found.names, *found.codes, *found.groups))
-
-
-def could_seat(db: Database, d: Dossier) -> bool:
-    """Whether a full panel could be chosen for the case now (the sweeper asks)."""
-    try:
-        select_panel(request_for(db, d), profiles(db), store.open_seats(db), Protocol())
-    except PanelUnavailable:
-        return False
-    return True
 
 
 def step(ctx: StepContext, d: Dossier) -> StepResult:

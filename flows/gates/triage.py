@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 from cases import lifecycle, store
-from cases.commits import GateCommit, check_rulebook_version
+from cases.commits import GateCommit
 from cases.facts import merge_signals, triage_facts
 from cases.store import Dossier
 from flows.gates.common import StepContext, StepResult, commit, rulebook_actor, write_report
-from flows.gates.decisions import decision_record, rulebook_info
+from flows.gates.decisions import decision_record, rulebook_in_force, rulebook_info
 from rules.decisions import decide_triage
-from rules.rulebook import Rulebook, current_rulebook
-from rules.schema import InputKind
-
-
-def rulebook_in_force(ctx: StepContext, kind: InputKind) -> Rulebook:
-    """Today's rulebook, refused before any work if it was edited without a new version."""
-    rulebook = current_rulebook(kind)
-    check_rulebook_version(ctx.db, rulebook.name, rulebook.version, rulebook.sha256)
-    return rulebook
 
 
 def step(ctx: StepContext, d: Dossier) -> StepResult:

@@ -16,6 +16,7 @@ import threading
 
 import pytest
 import sqlalchemy as sa
+from sqlmodel import select
 
 from cases import audit, store
 from flows import gates
@@ -326,3 +327,43 @@ def test_verify_does_not_hold_the_write_lock_while_it_hashes_files(settings, db,
     monkeypatch.setattr(audit, "_check_reports", write_meanwhile)
     assert audit.verify(db, settings.home).ok
     assert store.get_case(db, written[0]).gate == "intake"
+
+
+def test_gates_committing_while_verify_runs_are_not_problems(settings, db, two_cases,
+                                                              monkeypatch):
+    """verify reads the manifest once, then hashes files: a gate that commits in between (or
+    is committing: its report is placed just before its commit) must not be reported."""
+    from cases.intake import open_case
+    from tests.helpers import sample_signal
+
+    case_id = open_case(db, sample_signal(reference="during-verify-2"), actor="staff:t",
+                        lang="zh").case_id
+    read = audit._read_snapshot
+
+    def then_a_case_advances(database):
+        snapshot = read(database)
+        gates.advance(settings, case_id)  # writes intake, triage and panel reports
+        return snapshot
+
+    monkeypatch.setattr(audit, "_read_snapshot", then_a_case_advances)
+    assert audit.verify(db, settings.home).problems == []
+
+
+def test_an_edited_score_covered_by_a_new_valid_event_is_still_caught(settings, db, two_cases):
+    """An insider who edits a score and appends a well-formed event recording the new content
+    keeps the chain intact; a score version never changes, so its history gives it away."""
+    from cases.models import Score
+
+    full, _ = two_cases
+    with db.session() as session:
+        score = session.exec(select(Score).where(Score.case_id == full)
+                             .order_by(Score.id)).first()
+        score.rationale = "rewritten afterwards"
+        session.add(score)
+        session.flush()
+        audit.append(db, session, actor="staff:mallory", action="score.new", case_id=full,
+                     rows=[score])
+        score_id = score.id
+    found = problems(settings, db)
+    assert len(found) == 1 and found[0].startswith(f"score {score_id} cannot change, but audit "
+                                                   "event ")

@@ -32,7 +32,17 @@ def test_the_shipped_sample_is_valid():
     (lambda d: d.pop("product"), "product: Field required"),
     (lambda d: d.update(injuries={"count": 1, "severe": 2}), "severe (2) cannot exceed count (1)"),
     (lambda d: d.update(injuries={"count": -1}), "injuries.count: Input should be greater than"),
-    (lambda d: d.update(received_at="yesterday"), "received_at: Input should be a valid datetime"),
+    (lambda d: d.update(received_at="yesterday"), "received_at: expected an ISO 8601 date"),
+    (lambda d: d.update(received_at=1700000000), "received_at: expected an ISO 8601 date"),
+    (lambda d: d.update(received_at="0001-01-01T00:00:00+14:00"),
+     "received_at: must be between 1970 and 2100"),
+    (lambda d: d.update(title="a\x00b"), "title: contains the control character U+0000"),
+    (lambda d: d["enterprise"].update(province="浙江\x00"),
+     "enterprise.province: contains the control character U+0000"),
+    (lambda d: d["product"].update(on_market="no"), "product.on_market: Input should be a "
+                                                    "valid boolean"),
+    (lambda d: d["product"].update(imported=0), "product.imported: Input should be a valid "
+                                                "boolean"),
     (lambda d: d["enterprise"].update(credit_class="Z"), "enterprise.credit_class: unknown"),
     (lambda d: d.update(lab_results=[{"item": "x", "result": "maybe"}]),
      "lab_results[0].result: Input should be 'pass' or 'fail'"),

@@ -1,4 +1,5 @@
 import re
+from pathlib import Path
 
 import pytest
 
@@ -117,5 +118,7 @@ def test_problems_name_the_file_and_the_expert(tmp_path, text, words):
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(ValueError, match="cannot read roster"):
+    with pytest.raises(ValueError, match=r"nope\.yaml: no such file"):
         load_roster(tmp_path / "nope.yaml")
+    with pytest.raises(ValueError, match="not a regular file"):
+        load_roster(Path("/dev/zero"))

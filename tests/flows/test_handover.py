@@ -85,7 +85,7 @@ def test_a_claim_whose_start_fails_stays_owed_and_the_sweeper_starts_it_once(
     assert store.get_case(db, case_id).state == "closed"
     again = sweep_once(settings, start=starts, states_of=completed)
     assert again.to_dict() == {"started": [], "unreachable": [], "retaken": [],
-                               "panels_retried": []}
+                               "panels_retried": [], "handed_to_staff": []}
     assert starts.keys == [f"{case_id}:scores:r1"]  # exactly one continuation
     assert audit.verify(db, settings.home).ok
 
@@ -96,13 +96,11 @@ def test_the_sweeper_takes_up_an_active_case_whose_run_crashed(settings, db, ros
     score_round(db, case_id, truth)  # claimed and owed; its run "crashed" before any gate
     (owed,) = outbox.unstarted(db)
     outbox.started(db, owed.id, "11111111-1111-1111-1111-111111111111")
-    crashed = f"{lease.new_owner('11111111-1111-1111-1111-111111111111')}"
     with db.engine.begin() as conn:  # the dead run still holds the lease (another host)
         conn.execute(sa.text('UPDATE "case" SET lease_owner = :o, lease_expires = :e '
                              'WHERE id = :i'),
                      {"o": "elsewhere:1:cafe:run=11111111-1111-1111-1111-111111111111",
                       "e": utcnow() + timedelta(minutes=10), "i": case_id})
-    assert crashed  # (the owner format the runs use)
     starts = Starts(settings)
     running = sweep_once(settings, start=starts, states_of=lambda ids: dict.fromkeys(
         ids, "RUNNING"))
@@ -138,8 +136,8 @@ def test_a_run_that_loses_its_lease_stops_and_never_overwrites_the_other_runs_re
         return original(ctx, d)
 
     monkeypatch.setitem(gates.GATE_STEPS, "triage", slow_triage)
-    with pytest.raises(LeaseLost, match=f"case {case_id}: this run .* lost its lease to "
-                                        "nobody"):
+    with pytest.raises(LeaseLost, match=f"case {case_id}: this run .* lost its lease to no "
+                                        "run now"):
         gates.advance(settings, case_id)
     assert other["done"].state == "awaiting_scores"
     dossier = store.load_dossier(db, case_id)
@@ -215,9 +213,8 @@ def test_staff_retry_a_case_waiting_for_staff(settings, db, roster, capsys):
         main(["case", "show", ids[6], "--json"])
     shown = __import__("json").loads(capsys.readouterr().out)
     assert shown["state"] == "awaiting_staff" and shown["waiting_reason"]
-    claim = sweeping.retry_gate(db, ids[6], sweeping.Event.PANEL_RETRY, actor="staff:t",
-                                by="staff", why="staff asked")
-    assert claim is not None and claim.key == f"{ids[6]}:panel.retry"
+    claim = sweeping.retry(db, ids[6], actor="staff:t", by="staff", why="staff asked")
+    assert claim is not None and claim.key == f"{ids[6]}:retry"
     gates.advance(settings, ids[6])  # still no panel: back to waiting, with the reason
     assert store.get_case(db, ids[6]).state == "awaiting_staff"
     assert done.value.code == 0
@@ -250,4 +247,91 @@ def test_three_delphi_rounds_without_consensus_end_the_assessment(settings, db, 
 
     text = docx_text(report_path(settings, dossier, "assessment"))
     assert "第 3 轮评分" in text and "是否达成共识 | 否" in text
+    assert audit.verify(db, settings.home).ok
+
+
+# -- the sweeper's decisions, case by case (cases/sweeping.py), without store or Prefect
+
+NOW = utcnow()
+RUN = "22222222-2222-2222-2222-222222222222"
+HOLDER_RUN = "33333333-3333-3333-3333-333333333333"
+
+
+def active(latest_run: str | None = RUN, owner: str | None = None, expires_in: float = 600,
+           retakes: int = 0) -> sweeping.ActiveCase:
+    owed = outbox.Owed(7, "RG-X", "RG-X:launch", "case.launched", latest_run, 1)
+    return sweeping.ActiveCase("RG-X", "triage", NOW, owner,
+                               None if owner is None else NOW + timedelta(seconds=expires_in),
+                               owed, retakes)
+
+
+@pytest.mark.parametrize(("case", "states", "retaken"), [
+    (active(), {RUN: "RUNNING"}, False),  # its run is alive
+    (active(), {RUN: "SCHEDULED"}, False),
+    (active(), {RUN: "CRASHED"}, True),
+    (active(), {RUN: "COMPLETED"}, True),  # completed, yet the case is still active
+    (active(), {}, True),  # a run Prefect does not know
+    (active(latest_run=None), {}, False),  # owed, not started: started as it is
+    (active(owner=f"h:1:ab:run={HOLDER_RUN}"), {RUN: "CRASHED", HOLDER_RUN: "RUNNING"}, False),
+    (active(owner=f"h:1:ab:run={HOLDER_RUN}"), {RUN: "CRASHED", HOLDER_RUN: "FAILED"}, True),
+    (active(owner="h:1:ab"), {RUN: "CRASHED"}, False),  # a live non-flow holder
+    (active(owner="h:1:ab", expires_in=-1), {RUN: "CRASHED"}, True),  # … whose lease expired
+    # a worker machine that died: Prefect still says RUNNING, but the lease has expired
+    (active(owner=f"h:1:ab:run={RUN}", expires_in=-1), {RUN: "RUNNING"}, True),
+])
+def test_when_the_sweeper_retakes_a_case(case, states, retaken):
+    decided = sweeping.retake_for(case, states.get, NOW)
+    assert (decided is not None) == retaken
+    if decided is not None:
+        assert decided.seen_holder == case.lease_owner and not decided.give_up
+
+
+def test_never_launched_cases_are_left_to_staff_and_failing_ones_are_handed_over():
+    unlaunched = sweeping.ActiveCase("RG-X", "intake", NOW, None, None, None, 0)
+    assert sweeping.retake_for(unlaunched, {}.get, NOW) is None
+    assert sweeping.retake_for(active(retakes=3), {RUN: "FAILED"}.get, NOW).give_up
+
+
+def test_two_sweeps_that_saw_the_same_dead_run_owe_one_retake(settings, db, roster):
+    case_id, truth = open_archetype(db, "toy_choking")
+    gates.advance(settings, case_id)
+    score_round(db, case_id, truth)
+    (owed,) = outbox.unstarted(db)
+    outbox.started(db, owed.id, RUN)
+    (seen,) = sweeping.active_cases(db)
+    first = sweeping.retake_for(seen, {RUN: "CRASHED"}.get, utcnow())
+    second = sweeping.retake_for(seen, {RUN: "CRASHED"}.get, utcnow())
+    assert sweeping.owe_retake(db, first).claimed
+    assert sweeping.owe_retake(db, second) is None  # the case moved on since it looked
+    assert [o.key for o in outbox.of_case(db, case_id)] == [f"{case_id}:scores:r1",
+                                                            f"{case_id}:retake"]
+
+
+def test_a_case_whose_runs_keep_failing_goes_to_staff(settings, db, roster):
+    case_id, truth = open_archetype(db, "toy_choking")
+    gates.advance(settings, case_id)
+    score_round(db, case_id, truth)
+    failing = {}
+
+    def runs_fail(ids):
+        return dict.fromkeys(ids, "FAILED")
+
+    def start_that_fails(settings, owed):
+        failing[owed.key] = run_id = f"44444444-4444-4444-4444-{len(failing):012d}"
+        outbox.started(db, owed.id, run_id)
+        return run_id  # …and the run fails before any gate commits
+
+    sweeps = [sweep_once(settings, start=start_that_fails, states_of=runs_fail)
+              for _ in range(4)]
+    # the owed run is started and fails, then three retakes fail: four runs, then staff
+    assert [len(s.retaken) for s in sweeps] == [1, 1, 1, 0]
+    assert sweeps[3].handed_to_staff == [case_id] and len(failing) == 4
+    case = store.get_case(db, case_id)
+    assert (case.gate, case.state) == ("assessment", "awaiting_staff")
+    assert case.waiting_reason.startswith("its runs failed 4 times without progress")
+    assert sweep_once(settings, start=start_that_fails, states_of=runs_fail).to_dict() == {
+        "started": [], "unreachable": [], "retaken": [], "panels_retried": [],
+        "handed_to_staff": []}  # staff's turn: nothing more is retried
+    assert sweeping.retry(db, case_id, actor="staff:t", by="staff", why="fixed").claimed
+    assert store.get_case(db, case_id).state == "active"
     assert audit.verify(db, settings.home).ok

@@ -148,8 +148,10 @@ def test_disposal_rulebooks_refuse_triage_outcomes_and_resolution():
 
 
 def test_unreadable_files(tmp_path):
-    with pytest.raises(RulebookError, match="cannot read"):
+    with pytest.raises(RulebookError, match="no such file"):
         load_rulebook(tmp_path / "missing.yaml")
+    with pytest.raises(RulebookError, match="is a directory, not a rulebook"):
+        load_rulebook(tmp_path)
     latin = tmp_path / "latin.yaml"
     latin.write_bytes("rulebook: caf\xe9".encode("latin-1"))
     with pytest.raises(RulebookError, match="not UTF-8 text"):

@@ -3,7 +3,10 @@ vocabulary versioned, enterprise keys for grouping and conflicts, and an audit c
 
 * case: `waiting_reason` (why it waits for staff); its state and gate are constrained to the
   lifecycle's (cases/lifecycle.py as of this revision); product and enterprise keys are
-  recomputed with the one normalisation of names (cases/names.py).
+  recomputed with the one normalisation of names (cases/names.py, as intake computes them, a
+  name's credit code found in other signals included). This imports the application's
+  cases.names and cases.records: a later change there must not change what they compute for
+  this data (the digests are versioned for that reason).
 * continuation: the outbox of owed flow runs. Active cases that had passed intake are owed one,
   so the sweeper takes them up.
 * score: a revision is a new version row; `version` = the old `revisions` + 1.
@@ -75,11 +78,15 @@ def upgrade() -> None:
     signals = bind.execute(sa.select(signal.c.id, signal.c.case_id, signal.c.payload)
                            .order_by(signal.c.id)).all()
     first_payload: dict[str, dict] = {}
+    known: dict[str, str] = {}  # enterprise name key -> a credit code signals gave with it
     for row in signals:
         enterprise = (row.payload or {}).get("enterprise") or {}
+        code = names.code_key(enterprise.get("credit_code", ""))
+        name = names.name_key(enterprise.get("name", ""))
         bind.execute(signal.update().where(signal.c.id == row.id).values(
-            enterprise_code=names.code_key(enterprise.get("credit_code", "")),
-            enterprise_name=names.name_key(enterprise.get("name", ""))))
+            enterprise_code=code, enterprise_name=name))
+        if code and name:
+            known.setdefault(name, code)
         first_payload.setdefault(row.case_id, row.payload or {})
     with op.batch_alter_table("signal") as batch:
         batch.alter_column("enterprise_code", server_default=None)
@@ -115,8 +122,9 @@ def upgrade() -> None:
     for case_id, payload in first_payload.items():
         enterprise = payload.get("enterprise") or {}
         product = payload.get("product") or {}
-        who = names.enterprise_identity(enterprise.get("credit_code", ""),
-                                        enterprise.get("name", ""))
+        who = names.enterprise_identity(
+            enterprise.get("credit_code", ""), enterprise.get("name", ""),
+            known.get(names.name_key(enterprise.get("name", "")), ""))
         bind.execute(case.update().where(case.c.id == case_id).values(
             enterprise_key=who,
             product_key=names.product_identity(who, product.get("brand", ""),
