@@ -194,9 +194,9 @@ def commit_gate(db: Database, home: Path, commit: GateCommit) -> lifecycle.Trans
         db.lock_case(session, commit.case_id)
         case = require_case(session, commit.case_id)
         if case.lease_owner != commit.owner:
+            other = case.lease_owner or "no run now (it expired or was released)"
             raise LeaseLost(f"case {commit.case_id}: this run ({commit.owner}) lost its lease "
-                            f"to {case.lease_owner or 'no run now (it expired or was released)'}; it stops without "
-                            "recording its gate")
+                            f"to {other}; it stops without recording its gate")
         step = lifecycle.transition(case.gate, case.state, commit.event, "flow")
         gate = step.source[0]
         rows: list[Any] = []
