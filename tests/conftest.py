@@ -43,6 +43,18 @@ def backends() -> list:
     return ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
+@pytest.fixture(autouse=True)
+def _prefect_environment_restored():
+    """Commands run in-process point Prefect at their stack through os.environ
+    (flows.stack.apply_prefect_env); no test may leave that to the next."""
+    saved = {k: v for k, v in os.environ.items() if k.startswith("PREFECT_")}
+    yield
+    for key in [k for k in os.environ if k.startswith("PREFECT_")]:
+        if key not in saved:
+            del os.environ[key]
+    os.environ.update(saved)
+
+
 @pytest.fixture(params=backends())
 def database_url(request, tmp_path) -> Iterator[str]:
     """A fresh, empty store: a SQLite file, or a new PostgreSQL schema (dropped afterwards)."""

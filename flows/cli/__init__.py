@@ -107,11 +107,16 @@ def _log_traceback(exc: Exception) -> str:
         path = load_settings().logs_dir / "cli-errors.log"
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         logger = logging.getLogger("riskgate.cli.errors")
-        if not logger.handlers:
-            handler = RotatingFileHandler(path, maxBytes=ERROR_LOG_BYTES,
-                                          backupCount=ERROR_LOG_KEPT, encoding="utf-8")
-            logger.addHandler(handler)
-            logger.propagate = False
+        logger.propagate = False
+        handlers = [h for h in logger.handlers if isinstance(h, RotatingFileHandler)
+                    and h.baseFilename == str(path)]
+        if not handlers:  # first failure of this process, or another RISKGATE_HOME
+            for old in list(logger.handlers):
+                logger.removeHandler(old)
+                old.close()
+            logger.addHandler(RotatingFileHandler(path, maxBytes=ERROR_LOG_BYTES,
+                                                  backupCount=ERROR_LOG_KEPT,
+                                                  encoding="utf-8"))
         words = [a for a in sys.argv[1:3] if a.isidentifier()]
         frames = "".join(f"  {f.filename}:{f.lineno} in {f.name}\n"
                          for f in traceback.extract_tb(exc.__traceback__))
