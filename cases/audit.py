@@ -191,6 +191,7 @@ def _recorded(snapshot: _Snapshot, result: Verification) -> dict[str, tuple[int,
             kind = records.KINDS.get(ref.split(":", 1)[0])
             before = latest.get(ref)
             if kind is not None and not kind.mutable and before is not None \
+                    and records.version_of(before[1]) == records.version_of(entry) \
                     and before[1].get("sha256") != entry.get("sha256"):
                 result.problems.append(f"{ref.replace(':', ' ', 1)} cannot change, but audit "
                                        f"event {event['seq']} records other content than "
@@ -207,12 +208,12 @@ def _check_records(snapshot: _Snapshot, result: Verification) -> None:
             result.records += 1
             ref = records.ref(kind, row)
             present.add(ref)
-            current = records.digest(kind, row)
             if ref not in recorded:
                 result.problems.append(f"{_describe(kind, row)}: no audit event records it "
                                        "(written outside RiskGate, or its event was removed)")
                 continue
             seq, entry = recorded[ref]
+            current = records.digest(kind, row, records.version_of(entry))
             if entry.get("sha256") != current["sha256"]:
                 fields = records.differing_fields(entry, current)
                 what = (", ".join(fields) + (" differ" if len(fields) > 1 else " differs")

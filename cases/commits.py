@@ -21,18 +21,22 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from cases import audit, lifecycle
+from cases import audit, lifecycle, notify
+from cases.config import Settings
 from cases.db import Database
 from cases.errors import InvalidInput, LeaseLost, RiskGateError
 from cases.lifecycle import Event
 from cases.models import (
     STAGING_DIR,
+    VOTING_ROLES,
     GateRecord,
+    InjuryScenario,
     LabResult,
     PanelSeat,
     ReportRecord,
@@ -43,6 +47,7 @@ from cases.models import (
     utcnow,
 )
 from cases.store import require_case, seat_counts
+from experts.notices import Notice
 from rules.domain import domain_sha256, domain_text
 
 
@@ -63,6 +68,8 @@ class ReportFile:
     size: int
     template_version: str
     lang: str
+    gate: str = ""  # an amendment's own gate and round (a gate's report takes the gate's)
+    round: int = 1
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,7 @@ class RoundOpening:
     quorum: int
     protocol: dict
     feedback: dict | None
+    deadline_at: datetime | None = None  # also each voting seat's deadline
 
 
 @dataclass(frozen=True)
@@ -113,6 +121,9 @@ class GateCommit:
     lab_results: list[dict] = field(default_factory=list)
     close_round: tuple[int, dict] | None = None  # (round_no, aggregated result)
     open_round: RoundOpening | None = None
+    scenarios: list[dict] = field(default_factory=list)  # described at the panel gate
+    notices: list[Notice] = field(default_factory=list)  # to experts: a link and a mail each
+    amendments: list[ReportFile] = field(default_factory=list)  # panel change reports
     audit_detail: dict = field(default_factory=dict)
 
 
@@ -186,9 +197,10 @@ def _place_report(home: Path, report: ReportFile) -> None:
         report.staged.parent.rmdir()
 
 
-def commit_gate(db: Database, home: Path, commit: GateCommit) -> lifecycle.Transition:
+def commit_gate(db: Database, settings: Settings, commit: GateCommit) -> lifecycle.Transition:
     """Record the gate's work and move the case along the lifecycle's transition for the
     commit's event; returns that transition."""
+    home = settings.home
     now = utcnow()
     with db.session() as session:
         db.lock_case(session, commit.case_id)
@@ -243,10 +255,29 @@ def commit_gate(db: Database, home: Path, commit: GateCommit) -> lifecycle.Trans
             o = commit.open_round
             rows.append(ScoringRound(case_id=case.id, round_no=o.round_no, status="open",
                                      quorum=o.quorum, protocol=o.protocol, feedback=o.feedback,
-                                     opened_at=now))
+                                     opened_at=now, deadline_at=o.deadline_at))
             case.scoring_round = o.round_no
+            for seat in session.exec(select(PanelSeat).where(
+                    PanelSeat.case_id == case.id, col(PanelSeat.active).is_(True),
+                    col(PanelSeat.role).in_(VOTING_ROLES))).all():
+                seat.deadline_at = o.deadline_at
+                rows.append(seat)
+        for seat in rows:
+            if isinstance(seat, PanelSeat) and seat.id is None and commit.open_round:
+                seat.deadline_at = (commit.open_round.deadline_at
+                                    if seat.role in VOTING_ROLES else None)
+        rows += [InjuryScenario(case_id=case.id, created_at=now, **s) for s in commit.scenarios]
+        for amendment in commit.amendments:
+            rows.append(ReportRecord(case_id=case.id, gate=amendment.gate, round=amendment.round,
+                                     path=amendment.path, sha256=amendment.sha256,
+                                     size=amendment.size,
+                                     template_version=amendment.template_version,
+                                     lang=amendment.lang, created_at=now))
         for row in rows:
             session.add(row)
+        session.flush()
+        rows += notify.send(session, settings, commit.notices, case_id=case.id,
+                            by=commit.actor)
         for key, value in commit.case_fields.items():
             setattr(case, key, value)
         case.gate, case.state = step.target
@@ -261,7 +292,7 @@ def commit_gate(db: Database, home: Path, commit: GateCommit) -> lifecycle.Trans
                              "state": case.state,
                              "report": commit.report.path if commit.report else None,
                              **commit.audit_detail})
-        if commit.report is not None:
-            # Last, holding the row lock and the lease: nothing can commit this gate meanwhile.
-            _place_report(home, commit.report)
+        # Last, holding the row lock and the lease: nothing can commit this gate meanwhile.
+        for placed in (*commit.amendments, *([commit.report] if commit.report else [])):
+            _place_report(home, placed)
     return step

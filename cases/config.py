@@ -7,12 +7,28 @@ Prefect server's home and the pid files of the processes the CLI starts.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from cases.errors import InvalidInput
 
 DEFAULT_PREFECT_PORT = 4200
+DEFAULT_WEB_PORT = 8000
+DEFAULT_LINK_DAYS = 14
+
+
+@dataclass(frozen=True)
+class Smtp:
+    """Where mail goes: an SMTP server (RISKGATE_SMTP_HOST set), else files under the data
+    directory (`mail/`), so the demo works offline."""
+
+    host: str | None
+    port: int = 587
+    user: str = ""
+    password: str = ""
+    sender: str = "riskgate@localhost"
+    starttls: bool = True
 
 
 @dataclass(frozen=True)
@@ -22,6 +38,21 @@ class Settings:
     lang: str
     prefect_port: int
     prefect_api_url: str | None  # set by the user: use that server, start none
+    web_host: str = "127.0.0.1"
+    web_port: int = DEFAULT_WEB_PORT
+    public_url: str = f"http://127.0.0.1:{DEFAULT_WEB_PORT}"  # how links name the portal
+    link_days: int = DEFAULT_LINK_DAYS
+    smtp: Smtp = Smtp(host=None)
+
+    @property
+    def mail_dir(self) -> Path:
+        """Mail written to files when no SMTP server is configured."""
+        return self.home / "mail"
+
+    @property
+    def web_secret_file(self) -> Path:
+        """The key that signs expert links (cases/links.py), owner-only."""
+        return self.home / "web-secret"
 
     @property
     def reports_dir(self) -> Path:
@@ -59,6 +90,7 @@ class Settings:
             "RISKGATE_DATABASE_URL": self.database_url,
             "RISKGATE_LANG": self.lang,
             "RISKGATE_PREFECT_PORT": str(self.prefect_port),
+            "RISKGATE_WEB_URL": self.public_url,
         }
 
 
@@ -79,7 +111,26 @@ def make_private(settings: Settings) -> None:
             from None
 
 
-def load_settings(environ: dict[str, str] | None = None) -> Settings:
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    text = env.get(name) or str(default)
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise InvalidInput(f"{name}={text[:20]!r}: expected a port number from 1 to 65535")
+    return int(text)
+
+
+def _smtp(env: Mapping[str, str]) -> Smtp:
+    host = env.get("RISKGATE_SMTP_HOST") or None
+    starttls = (env.get("RISKGATE_SMTP_STARTTLS") or "on").lower()
+    if starttls not in ("on", "off"):
+        raise InvalidInput(f"RISKGATE_SMTP_STARTTLS={starttls[:10]!r}: expected on or off")
+    return Smtp(host=host, port=_port(env, "RISKGATE_SMTP_PORT", 587),
+                user=env.get("RISKGATE_SMTP_USER") or "",
+                password=env.get("RISKGATE_SMTP_PASSWORD") or "",
+                sender=env.get("RISKGATE_SMTP_FROM") or "riskgate@localhost",
+                starttls=starttls == "on")
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
     home = Path(env.get("RISKGATE_HOME") or "var").expanduser().resolve()
     lang = env.get("RISKGATE_LANG") or "zh"
@@ -90,10 +141,20 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         raise InvalidInput(f"RISKGATE_PREFECT_PORT={port_text[:20]!r}: expected a port number "
                            "from 1024 to 65535")
     port = int(port_text)
+    web_host = env.get("RISKGATE_WEB_HOST") or "127.0.0.1"
+    web_port = _port(env, "RISKGATE_WEB_PORT", DEFAULT_WEB_PORT)
+    days_text = env.get("RISKGATE_LINK_DAYS") or str(DEFAULT_LINK_DAYS)
+    if not days_text.isdigit() or not 1 <= int(days_text) <= 365:
+        raise InvalidInput(f"RISKGATE_LINK_DAYS={days_text[:10]!r}: expected 1 to 365 days")
+    public = (env.get("RISKGATE_WEB_URL") or f"http://{web_host}:{web_port}").rstrip("/")
+    if not public.startswith(("http://", "https://")):
+        raise InvalidInput(f"RISKGATE_WEB_URL={public[:60]!r}: expected an http(s):// URL")
     return Settings(
         home=home,
         database_url=env.get("RISKGATE_DATABASE_URL") or f"sqlite:///{home / 'riskgate.db'}",
         lang=lang,
         prefect_port=port,
         prefect_api_url=env.get("PREFECT_API_URL") or None,
+        web_host=web_host, web_port=web_port, public_url=public,
+        link_days=int(days_text), smtp=_smtp(env),
     )

@@ -31,12 +31,14 @@ WORK_GATES: tuple[Gate, ...] = GATES[:-1]  # the gates that have a step and a re
 CLOSED: Gate = "closed"
 
 State = Literal["active", "awaiting_lab", "awaiting_scores", "awaiting_information",
-                "awaiting_staff", "closed"]
+                "awaiting_panel", "awaiting_staff", "closed"]
 STATES: dict[State, str] = {
     "active": "a flow run may advance it now",
     "awaiting_lab": "lab test commissioned, results not yet entered",
     "awaiting_scores": "a scoring round is open; experts are scoring",
     "awaiting_information": "triage asked for more information",
+    "awaiting_panel": "the open round can no longer reach its quorum (experts left or did not "
+                      "answer, no reserve is left): staff seat experts or extend the round",
     "awaiting_staff": "the gate cannot go on by itself (e.g. no eligible panel); staff must act "
                       "or the sweeper retries when the reason is gone",
     "closed": "done",
@@ -63,6 +65,8 @@ class Event(StrEnum):
     PANEL_SEATED = "panel.seated"
     PANEL_UNAVAILABLE = "panel.unavailable"
     SCORES_QUORUM = "scores.quorum"
+    QUORUM_LOST = "round.quorum_lost"
+    ROUND_EXTENDED = "round.extended"
     ASSESSMENT_NEXT_ROUND = "assessment.next_round"
     ASSESSMENT_DONE = "assessment.done"
     DISPOSAL_DONE = "disposal.done"
@@ -120,7 +124,11 @@ TRANSITIONS: tuple[Transition, ...] = (
          completes=True),
     _row(("panel", "active"), Event.PANEL_UNAVAILABLE, ("panel", "awaiting_staff"), "flow"),
     _row(("assessment", "awaiting_scores"), Event.SCORES_QUORUM, ("assessment", "active"),
-         "expert"),
+         "expert", "sweeper"),  # the quorum's last score; or its deadline, quorum in
+    _row(("assessment", "awaiting_scores"), Event.QUORUM_LOST, ("assessment", "awaiting_panel"),
+         "sweeper"),
+    _row(("assessment", "awaiting_panel"), Event.ROUND_EXTENDED,
+         ("assessment", "awaiting_scores"), "staff"),
     _row(("assessment", "active"), Event.ASSESSMENT_NEXT_ROUND,
          ("assessment", "awaiting_scores"), "flow"),
     _row(("assessment", "active"), Event.ASSESSMENT_DONE, ("disposal", "active"), "flow",

@@ -171,12 +171,22 @@ class Expert(SQLModel, table=True):
     seniority: int = 0
     categories: list[str] = _json()
     hazards: list[str] = _json()
-    conflicts: list[str] = _json()
+    conflicts: list[str] = _json()  # declared relations: enterprise or group names, codes
     active: bool = True
     email: str = ""
+    group: str = ""  # the organisation group the expert's affiliation belongs to
+    region: str = ""
+    lab_methods: list[str] = _json()  # laboratory methods the expert masters
+    max_open_seats: int | None = None  # the expert's own cap; the protocol's when None
+    unavailable: list[dict] = _json()  # [{"from": ISO date, "to": ISO date}]
+    employment: list[dict] = _json()  # [{"enterprise": name or code, "from": year, "to": year}]
 
 
 class PanelSeat(SQLModel, table=True):
+    """A seat on a case's panel. A seat left (a declared conflict, no answer by the deadline)
+    stays, inactive, with the reason; a reserve called in becomes a member with its own
+    deadline."""
+
     __table_args__ = (sa.UniqueConstraint("case_id", "expert_id", name="uq_seat"),)
 
     id: int | None = Field(default=None, primary_key=True)
@@ -186,6 +196,12 @@ class PanelSeat(SQLModel, table=True):
     match: int = 0
     reasons: list[str] = _json()
     seated_at: datetime = _when()
+    active: bool = True
+    left_reason: str = ""
+    left_at: datetime | None = _when(nullable=True)
+    called_at: datetime | None = _when(nullable=True)  # a reserve called in to vote
+    deadline_at: datetime | None = _when(nullable=True)  # for the open round
+    reminded_round: int = 0  # the last round a reminder went out for
 
 
 class ScoringRound(SQLModel, table=True):
@@ -201,6 +217,7 @@ class ScoringRound(SQLModel, table=True):
     result: dict | None = _json(nullable=True)  # statistics once aggregated
     opened_at: datetime = _when()
     closed_at: datetime | None = _when(nullable=True)
+    deadline_at: datetime | None = _when(nullable=True)
 
     @property
     def is_open(self) -> bool:
@@ -229,6 +246,11 @@ class Score(SQLModel, table=True):
     spread: str | None = None
     confidence: int = 3
     submitted_at: datetime = _when()
+    # every injury scenario the expert scored: [{"number", "severity", "band", "probability",
+    # "probability_exact", "steps", "population", "description"}]; severity/band above are
+    # the deciding (highest-risk) one's
+    scenarios: list[dict] = _json()
+    dissent: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False))
 
 
 class LabResult(SQLModel, table=True):
@@ -258,6 +280,64 @@ class ReportRecord(SQLModel, table=True):
     template_version: str
     lang: str
     created_at: datetime = _when()
+
+
+class InjuryScenario(SQLModel, table=True):
+    """An injury scenario staff describe for the panel to score (DESIGN: "Scoring")."""
+
+    __table_args__ = (sa.UniqueConstraint("case_id", "number", name="uq_scenario"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str = Field(foreign_key="case.id", index=True)
+    number: int
+    description: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    population: str = "general"  # target_users code: who gets hurt
+    created_by: str
+    created_at: datetime = _when()
+
+
+class ExpertLink(SQLModel, table=True):
+    """A personal link an expert opens the portal with: signed (its id in a signed token),
+    expiring, revocable. The link names the expert; the case is where it leads first."""
+
+    id: str = Field(primary_key=True, max_length=32)
+    expert_id: str = Field(foreign_key="expert.id", index=True)
+    case_id: str | None = Field(default=None, foreign_key="case.id")
+    created_by: str
+    created_at: datetime = _when()
+    expires_at: datetime = _when()
+    revoked_at: datetime | None = _when(nullable=True)
+    opened_at: datetime | None = _when(nullable=True)
+
+
+class WebSession(SQLModel, table=True):
+    """A signed-in browser: the cookie holds a random token, the store only its SHA-256."""
+
+    id: str = Field(primary_key=True, max_length=64)
+    kind: str  # expert | staff
+    subject: str = Field(index=True)  # the expert id or the account name
+    csrf: str = Field(max_length=64)
+    lang: str = "zh"
+    created_at: datetime = _when()
+    expires_at: datetime = _when()
+    revoked_at: datetime | None = _when(nullable=True)
+
+
+class MailMessage(SQLModel, table=True):
+    """The mail outbox: stored first, sent after, so a failing SMTP server delays mail and
+    loses none."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    to_addr: str
+    subject: str
+    body: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    kind: str  # link | round_opened | reminder | reserve_called | …
+    case_id: str | None = Field(default=None, foreign_key="case.id", index=True)
+    expert_id: str | None = Field(default=None, foreign_key="expert.id")
+    created_at: datetime = _when()
+    sent_at: datetime | None = _when(nullable=True)
+    attempts: int = 0
+    last_error: str = ""
 
 
 class Continuation(SQLModel, table=True):

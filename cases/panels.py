@@ -16,7 +16,9 @@ def profiles(db: Database) -> list[ExpertProfile]:
     return [ExpertProfile(id=e.id, name=e.name, affiliation=e.affiliation,
                           seniority=e.seniority, categories=tuple(e.categories),
                           hazards=tuple(e.hazards), conflicts=tuple(e.conflicts),
-                          active=e.active, email=e.email)
+                          active=e.active, email=e.email, group=e.group, region=e.region,
+                          lab_methods=tuple(e.lab_methods), max_open_seats=e.max_open_seats,
+                          unavailable=tuple(e.unavailable), employment=tuple(e.employment))
             for e in store.roster(db)]
 
 

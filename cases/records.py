@@ -5,8 +5,11 @@ its canonical content (and a short digest per field, so that `audit verify` can 
 of a record differs, not only that it does). Verification recomputes the digests of the stored
 rows and compares them with the latest event that recorded each one (cases/audit.py).
 
-The covered fields are fixed per kind here and must stay stable: a digest written today is
-checked for as long as the store lives. A new field is covered by a new `DIGEST_VERSION`.
+The covered fields are fixed per kind and per digest version and must stay stable: a digest
+written today is checked, under its own version's fields, for as long as the store lives. A new
+column is covered by a new version (`DIGEST_VERSION`): the kind lists its fields under the new
+version and keeps the old lists under `earlier`, so a record written before the column existed
+still verifies.
 Operational columns are not covered: the lease (it changes with every run), `updated_at`, and
 the continuation outbox (which records execution, not decisions).
 """
@@ -20,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-DIGEST_VERSION = "v1"
+DIGEST_VERSION = "v2"
 FIELD_DIGEST_LENGTH = 12
 
 
@@ -29,9 +32,14 @@ class Kind:
     name: str  # the ref prefix: "score:17"
     table: str  # the table's name in the store
     key: str  # primary key column
-    fields: tuple[str, ...]  # covered columns, in canonical order
+    fields: tuple[str, ...]  # covered columns under DIGEST_VERSION, in canonical order
     mutable: bool  # rows that legitimately change (each change comes with an event)
     describe: tuple[str, ...] = ()  # columns that name the row in a problem message
+    earlier: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (version, fields) of older digests
+
+    def fields_of(self, version: str) -> tuple[str, ...]:
+        """The covered columns of a digest version (a kind unchanged since keeps its list)."""
+        return dict(self.earlier).get(version, self.fields)
 
 
 KINDS: dict[str, Kind] = {k.name: k for k in (
@@ -50,16 +58,33 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
         "outcome", "engine", "decided_at", "vocabulary_sha256"), False,
         ("case_id", "gate", "round")),
     Kind("seat", "panelseat", "id", (
-        "id", "case_id", "expert_id", "role", "match", "reasons", "seated_at"), False,
-        ("case_id", "expert_id", "role")),
+        "id", "case_id", "expert_id", "role", "match", "reasons", "seated_at", "active",
+        "left_reason", "left_at", "called_at", "deadline_at", "reminded_round"), True,
+        ("case_id", "expert_id", "role"),
+        earlier=(("v1", ("id", "case_id", "expert_id", "role", "match", "reasons",
+                         "seated_at")),)),
     Kind("round", "scoringround", "id", (
         "id", "case_id", "round_no", "status", "quorum", "protocol", "feedback", "result",
-        "opened_at", "closed_at"), True, ("case_id", "round_no")),
+        "opened_at", "closed_at", "deadline_at"), True, ("case_id", "round_no"),
+        earlier=(("v1", ("id", "case_id", "round_no", "status", "quorum", "protocol",
+                         "feedback", "result", "opened_at", "closed_at")),)),
+    Kind("link", "expertlink", "id", (
+        "id", "expert_id", "case_id", "created_by", "created_at", "expires_at", "revoked_at"),
+        True, ("expert_id", "case_id")),
+    Kind("mail", "mailmessage", "id", (
+        "id", "to_addr", "subject", "body", "kind", "case_id", "expert_id", "created_at"),
+        False, ("kind", "to_addr")),
+    Kind("scenario", "injuryscenario", "id", (
+        "id", "case_id", "number", "description", "population", "created_by", "created_at"),
+        True, ("case_id", "number")),
     Kind("score", "score", "id", (
         "id", "case_id", "round_no", "expert_id", "version", "severity", "band",
         "probability", "probability_exact", "measures", "rationale", "vulnerable_users",
-        "spread", "confidence", "submitted_at"), False,
-        ("case_id", "round_no", "expert_id", "version")),
+        "spread", "confidence", "submitted_at", "scenarios", "dissent"), False,
+        ("case_id", "round_no", "expert_id", "version"),
+        earlier=(("v1", ("id", "case_id", "round_no", "expert_id", "version", "severity",
+                         "band", "probability", "probability_exact", "measures", "rationale",
+                         "vulnerable_users", "spread", "confidence", "submitted_at")),)),
     Kind("lab", "labresult", "id", (
         "id", "case_id", "item", "standard", "result", "value", "laboratory", "source",
         "recorded_at"), False, ("case_id", "item")),
@@ -68,7 +93,10 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
         "created_at"), False, ("case_id", "path")),
     Kind("expert", "expert", "id", (
         "id", "name", "affiliation", "seniority", "categories", "hazards", "conflicts",
-        "active", "email"), True, ()),
+        "active", "email", "group", "region", "lab_methods", "max_open_seats", "unavailable",
+        "employment"), True, (),
+        earlier=(("v1", ("id", "name", "affiliation", "seniority", "categories", "hazards",
+                         "conflicts", "active", "email")),)),
 )}
 BY_TABLE = {k.table: k for k in KINDS.values()}
 
@@ -97,17 +125,25 @@ def canonical_loads(value: Any) -> Any:
     return json.loads(json.dumps(value, ensure_ascii=False, default=str))
 
 
-def _values(kind: Kind, row: Mapping[str, Any]) -> dict[str, Any]:
-    return {name: _canonical(row.get(name)) for name in kind.fields}
+def _values(kind: Kind, row: Mapping[str, Any], version: str) -> dict[str, Any]:
+    return {name: _canonical(row.get(name)) for name in kind.fields_of(version)}
 
 
-def digest(kind: Kind, row: Mapping[str, Any]) -> dict[str, Any]:
-    """The recorded digest of one row: the whole content and a short digest per field."""
-    values = _values(kind, row)
+def digest(kind: Kind, row: Mapping[str, Any], version: str = DIGEST_VERSION
+           ) -> dict[str, Any]:
+    """The recorded digest of one row under a digest version (default: the current one): the
+    whole content and a short digest per field."""
+    values = _values(kind, row, version)
     whole = hashlib.sha256(canonical_json(values).encode("utf-8")).hexdigest()
     per_field = {name: hashlib.sha256(canonical_json(v).encode("utf-8"))
                  .hexdigest()[:FIELD_DIGEST_LENGTH] for name, v in values.items()}
-    return {"sha256": f"{DIGEST_VERSION}:{whole}", "fields": per_field}
+    return {"sha256": f"{version}:{whole}", "fields": per_field}
+
+
+def version_of(recorded: Mapping[str, Any]) -> str:
+    """The digest version a recorded entry was written under ("v1:…" → "v1")."""
+    text = str(recorded.get("sha256", ""))
+    return text.split(":", 1)[0] if ":" in text else "v1"
 
 
 def ref(kind: Kind, row: Mapping[str, Any]) -> str:

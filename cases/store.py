@@ -226,7 +226,8 @@ def upsert_experts(db: Database, profiles: Iterable, *, actor: str) -> int:
     with db.session() as session:
         for profile in profiles:
             fields = {name: getattr(profile, name) for name in ROSTER_FIELDS}
-            for name in ("categories", "hazards", "conflicts"):
+            for name in ("categories", "hazards", "conflicts", "lab_methods", "unavailable",
+                         "employment"):
                 fields[name] = list(fields[name])
             current = session.get(Expert, profile.id)
             if current is None:

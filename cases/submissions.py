@@ -11,6 +11,7 @@ start that fails is retried by the sweeper.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,9 +24,20 @@ from cases.commits import current_vocabulary
 from cases.db import Database
 from cases.errors import InvalidInput, NotFound, WrongState
 from cases.lifecycle import Actor, Event
-from cases.models import Case, Expert, LabResult, PanelSeat, Score, ScoringRound, Signal, utcnow
+from cases.models import (
+    VOTING_ROLES,
+    Case,
+    Expert,
+    LabResult,
+    PanelSeat,
+    Score,
+    ScoringRound,
+    Signal,
+    utcnow,
+)
 from cases.signals import LabResultIn, SignalIn
 from cases.store import require_case
+from rules.risk_matrix import LEVELS, level
 
 
 @dataclass(frozen=True)
@@ -78,7 +90,7 @@ class ScoreReceipt:
 
 
 SCORE_FIELDS = ("severity", "band", "probability", "probability_exact", "measures", "rationale",
-                "vulnerable_users", "spread", "confidence")
+                "vulnerable_users", "spread", "confidence", "scenarios", "dissent")
 
 
 def latest_scores(session: Session, case_id: str, round_no: int) -> dict[str, Score]:
@@ -87,6 +99,41 @@ def latest_scores(session: Session, case_id: str, round_no: int) -> dict[str, Sc
                                             Score.round_no == round_no)
                         .order_by(col(Score.version))).all()
     return {row.expert_id: row for row in rows}
+
+
+def voting_experts(session: Session, case_id: str) -> set[str]:
+    """Who votes on the case now: active chair and member seats (a reserve called in is a
+    member; an expert who left — a declared conflict, no answer — votes no more)."""
+    return set(session.exec(select(PanelSeat.expert_id).where(
+        PanelSeat.case_id == case_id, col(PanelSeat.active).is_(True),
+        col(PanelSeat.role).in_(VOTING_ROLES))).all())
+
+
+class DissentRequired(InvalidInput):
+    """An outlier's score without a dissent; carries what the form needs to say why."""
+
+    def __init__(self, own: str, median: str, distance: int, round_no: int):
+        super().__init__(f"you score {own} risk, {distance} levels from the panel's median "
+                         f"of round {round_no - 1} ({median}): give your reasons as dissent "
+                         "(they are recorded beside your score)")
+        self.own, self.median, self.distance = own, median, distance
+
+
+def require_dissent(session: Session, case_id: str, round_no: int, record: dict[str, Any],
+                    protocol: Mapping[str, Any]) -> None:
+    """An expert who scores as far from the previous round's median as an outlier is asked
+    why; the reason is kept as their dissent (DESIGN: outliers are never dropped)."""
+    if round_no < 2 or str(record.get("dissent") or "").strip():
+        return
+    previous = session.exec(select(ScoringRound).where(
+        ScoringRound.case_id == case_id, ScoringRound.round_no == round_no - 1)).first()
+    median = ((previous.result or {}) if previous else {}).get("median_level")
+    if median not in LEVELS:
+        return
+    own = level(record["severity"], record["band"])
+    distance = abs(LEVELS.index(own) - LEVELS.index(median))
+    if distance >= int(protocol.get("outlier_distance", 2)):
+        raise DissentRequired(own, median, distance, round_no)
 
 
 def record_score(db: Database, case_id: str, expert_id: str, round_no: int,
@@ -112,11 +159,17 @@ def record_score(db: Database, case_id: str, expert_id: str, round_no: int,
             PanelSeat.case_id == case_id, PanelSeat.expert_id == expert_id)).first()
         if seat is None:
             raise WrongState(f"expert {expert_id} is not on the panel of case {case_id}")
+        if not seat.active:
+            raise WrongState(f"expert {expert_id} left the panel of case {case_id} "
+                             f"({seat.left_reason})")
         if seat.role == "reserve":
             raise WrongState(f"expert {expert_id} is a reserve on case {case_id}; reserves "
                              "score only when called in to replace a member")
-        values = {key: record[key] for key in SCORE_FIELDS}
-        current = latest_scores(session, case_id, round_no)
+        require_dissent(session, case_id, round_no, record, round_row.protocol)
+        values: dict[str, Any] = {key: record[key] for key in SCORE_FIELDS}
+        voters = voting_experts(session, case_id)
+        current = {e: s for e, s in latest_scores(session, case_id, round_no).items()
+                   if e in voters or e == expert_id}
         previous = current.get(expert_id)
         rows: list[Any] = []
         if previous is not None and all(getattr(previous, k) == v for k, v in values.items()):

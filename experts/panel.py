@@ -38,6 +38,12 @@ class ExpertProfile:
     conflicts: tuple[str, ...] = ()  # enterprise names / unified credit codes / declared relations
     active: bool = True
     email: str = ""
+    group: str = ""  # the organisation group of the expert's affiliation
+    region: str = ""
+    lab_methods: tuple[str, ...] = ()
+    max_open_seats: int | None = None  # the expert's own cap on concurrent cases
+    unavailable: tuple[dict, ...] = ()  # ({"from": "2026-12-01", "to": "2026-12-20"}, …)
+    employment: tuple[dict, ...] = ()  # ({"enterprise": …, "from": 2019, "to": 2023}, …)
 
 
 @dataclass(frozen=True)

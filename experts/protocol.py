@@ -32,10 +32,12 @@ class Protocol:
     consensus_min_share: float = 0.75  # share of experts within one level of the median level
     outlier_distance: int = 2  # levels from the median level that make a score dissent
     max_open_seats: int = 6  # workload cap: open panel seats per expert
+    round_days: int = 7  # a round's deadline, from its opening (a called reserve: from then)
+    remind_hours: int = 48  # a reminder goes out this long before the deadline
 
     def __post_init__(self) -> None:
         for name in ("panel_size", "quorum", "reserves", "max_rounds", "outlier_distance",
-                     "max_open_seats"):
+                     "max_open_seats", "round_days", "remind_hours"):
             value = getattr(self, name)
             if not _is_int(value):
                 raise ValueError(f"protocol: {name} must be a whole number, got {value!r}")
@@ -69,6 +71,11 @@ class Protocol:
         if self.max_open_seats < 1:
             raise ValueError("protocol: max_open_seats must be at least 1, "
                              f"got {self.max_open_seats}")
+        if not 1 <= self.round_days <= 90:
+            raise ValueError(f"protocol: round_days must be 1..90, got {self.round_days}")
+        if not 0 <= self.remind_hours < self.round_days * 24:
+            raise ValueError("protocol: remind_hours must be 0 or more and shorter than the "
+                             f"round, got {self.remind_hours}")
 
     def to_dict(self) -> dict[str, int | float]:
         return asdict(self)

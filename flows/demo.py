@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from cases import store
+from cases import links, store
 from cases.config import Settings
 from cases.db import database
 from cases.errors import RiskGateError, WrongState
@@ -243,3 +243,48 @@ def _row(db, item: DemoCase) -> DemoRow:
                    gates=dossier.completed_gates(), reports=len(dossier.reports),
                    rounds=dossier.case.scoring_round, late_scores=item.late_scores,
                    seconds=(item.finished_at or time.monotonic()) - item.opened_at)
+
+
+PORTAL_CASE_TIMEOUT = 120.0
+
+
+@dataclass(frozen=True)
+class PortalInvite:
+    """A case left for a person: its panel scored but for one expert, who has a link."""
+
+    case_id: str
+    expert_id: str
+    url: str
+
+
+def portal_case(settings: Settings, *, seed: str = "riskgate") -> PortalInvite:
+    """One more demo case, run through its flow to the panel; simulated experts score all but
+    the quorum's last vote, which is left to a person in the portal."""
+    db = database(settings.database_url)
+    tag = datetime.now(UTC).strftime("portal%Y%m%d%H%M%S%f")
+    item = next(c for c in demo_cases(5, tag) if c.truth is not None)
+    item.case_id = open_case(db, item.signal, actor=DEMO_ACTOR, lang=settings.lang).case_id
+    if launch_case(settings, item.case_id, actor=DEMO_ACTOR).flow_run_id is None:
+        raise RiskGateError(f"{item.case_id}: Prefect could not be reached to start its run")
+    deadline = time.monotonic() + PORTAL_CASE_TIMEOUT
+    while (state := store.get_case(db, item.case_id).state) != "awaiting_scores":
+        if state == "awaiting_lab":
+            submit_lab_results(settings, item.case_id, _simulated_lab(item),
+                               actor="lab:simulated")
+        if time.monotonic() > deadline:
+            raise RiskGateError(f"{item.case_id}: its panel was not seated within "
+                                f"{PORTAL_CASE_TIMEOUT:.0f} s")
+        time.sleep(0.3)
+    dossier = store.load_dossier(db, item.case_id)
+    current = dossier.round(dossier.case.scoring_round)
+    quorum = current.quorum if current else len(dossier.voting_seats())
+    panel = sorted(s.expert_id for s in dossier.voting_seats())
+    for expert_id in panel[:quorum - 1]:
+        form = simulated_score(item.truth, expert_id, 1, None, seed=seed,
+                               lang=dossier.case.lang, panel=panel)
+        submit_score(settings, item.case_id, expert_id, 1, form,
+                     actor=f"expert:{expert_id} (simulated)")
+    person = panel[quorum - 1]
+    link = links.create_link(db, settings, expert_id=person, case_id=item.case_id,
+                             by=DEMO_ACTOR)
+    return PortalInvite(item.case_id, person, link.url)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -30,6 +29,7 @@ import httpx
 
 from cases.config import Settings
 from cases.errors import RiskGateError
+from cases.secret_files import owner_only_secret
 from flows.deployments import PREFECT_YAML, REPO_ROOT
 
 SERVER_START_TIMEOUT = 120.0
@@ -52,26 +52,7 @@ def api_secret(settings: Settings) -> str:
     once into the data directory, readable by its owner only. Without it any local user could
     change the case deployment's pull steps and run commands as this account (found by
     probing: a PATCH to /api/deployments and one flow run)."""
-    path = settings.prefect_auth_file
-    try:
-        text = path.read_text(encoding="utf-8").strip()
-        if text.startswith(f"{AUTH_USER}:") and len(text) > len(AUTH_USER) + 16:
-            return text
-    except FileNotFoundError:
-        pass
-    settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
-    secret = f"{AUTH_USER}:{secrets.token_urlsafe(24)}"
-    staged = path.with_name(f".{path.name}.{os.getpid()}")
-    descriptor = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(secret + "\n")
-    try:
-        os.link(staged, path)  # first writer wins; a concurrent one reads the winner's
-    except FileExistsError:
-        return path.read_text(encoding="utf-8").strip()
-    finally:
-        staged.unlink()
-    return secret
+    return owner_only_secret(settings.prefect_auth_file, prefix=f"{AUTH_USER}:")
 
 
 def _auth(settings: Settings) -> tuple[str, str] | None:
@@ -135,7 +116,8 @@ def _read_pid(settings: Settings, name: str) -> dict | None:
 
 # What the command line of each process we start contains: a pid file whose pid now belongs to
 # another program (the pid was reused after a reboot or a crash) is not ours to signal.
-MARKERS = {"prefect-server": "prefect server start", "runner": "flows.runner"}
+MARKERS = {"prefect-server": "prefect server start", "runner": "flows.runner",
+           "web": "flows.cli web"}
 
 
 def _started_at(pid: int) -> str | None:
@@ -398,14 +380,46 @@ def _stop(settings: Settings, name: str, timeout: float = 15.0) -> bool:
     return True
 
 
+WEB_START_TIMEOUT = 30.0
+
+
+def ensure_web(settings: Settings, say: Callable[[str], None] = lambda _: None) -> str:
+    """Start the expert portal in the background (`riskgate web`), or reuse the one already
+    answering on RISKGATE_WEB_URL; 'started' or 'reused'."""
+    health = f"{settings.public_url}/healthz"
+    if _healthy_url(health):
+        return "reused"
+    say(f"starting the expert portal on {settings.public_url}")
+    pid = _spawn(settings, "web", [sys.executable, "-m", "flows.cli", "web"], {},
+                 {"port": settings.web_port})
+    deadline = time.monotonic() + WEB_START_TIMEOUT
+    while time.monotonic() < deadline:
+        if _healthy_url(health):
+            return "started"
+        if not _alive(pid):
+            raise StackError("the expert portal exited while starting: "
+                             + _log_tail(settings, "web")
+                             + f" (log: {settings.logs_dir / 'web.log'})")
+        time.sleep(0.25)
+    raise StackError(f"the expert portal did not answer within {WEB_START_TIMEOUT:.0f} s "
+                     f"(log: {settings.logs_dir / 'web.log'})")
+
+
+def _healthy_url(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def stop_stack(settings: Settings) -> list[str]:
-    """Stop what this RISKGATE_HOME started (runner first, then the server)."""
-    return [name for name in ("runner", "prefect-server") if _stop(settings, name)]
+    """Stop what this RISKGATE_HOME started (portal and runner first, then the server)."""
+    return [name for name in ("web", "runner", "prefect-server") if _stop(settings, name)]
 
 
 def stack_status(settings: Settings) -> dict:
     status = {"api_url": settings.api_url, "server_healthy": _healthy(settings.api_url)}
-    for name in ("prefect-server", "runner"):
+    for name in ("prefect-server", "runner", "web"):
         current = _read_pid(settings, name)
         status[name] = ({"pid": current["pid"], "alive": _ours(current, name)}
                         if current else None)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from cases import lease, outbox, store, sweeping
+from cases import lease, mail, outbox, panel_changes, store, sweeping
 from cases.config import Settings
 from cases.db import database
 from cases.lifecycle import Event
@@ -26,11 +27,21 @@ class Swept:
     retaken: list[str] = field(default_factory=list)  # case ids whose dead run was replaced
     panels_retried: list[str] = field(default_factory=list)
     handed_to_staff: list[str] = field(default_factory=list)  # runs kept failing
+    reminded: list[str] = field(default_factory=list)  # "case:expert" reminded of a deadline
+    replaced: list[str] = field(default_factory=list)  # "case:expert" left after the deadline
+    reserves_called: list[str] = field(default_factory=list)  # "case:expert"
+    rounds_closed: list[str] = field(default_factory=list)  # case ids, deadline with quorum
+    quorum_lost: list[str] = field(default_factory=list)  # case ids now waiting for staff
+    mail_sent: int = 0
+    mail_failed: int = 0
 
     def to_dict(self) -> dict:
         return {"started": self.started, "unreachable": self.unreachable,
                 "retaken": self.retaken, "panels_retried": self.panels_retried,
-                "handed_to_staff": self.handed_to_staff}
+                "handed_to_staff": self.handed_to_staff, "reminded": self.reminded,
+                "replaced": self.replaced, "reserves_called": self.reserves_called,
+                "rounds_closed": self.rounds_closed, "quorum_lost": self.quorum_lost,
+                "mail_sent": self.mail_sent, "mail_failed": self.mail_failed}
 
 
 Starter = Callable[[Settings, outbox.Owed], str | None]
@@ -42,9 +53,10 @@ def start_once(settings: Settings, owed: outbox.Owed) -> str | None:
 
 
 def sweep_once(settings: Settings, *, start: Starter = start_once,
-               states_of: States = run_states) -> Swept:
-    """One sweep. `start` and `states_of` talk to Prefect; tests of the decisions alone give
-    their own."""
+               states_of: States = run_states, now: datetime | None = None,
+               via: mail.Transport | None = None) -> Swept:
+    """One sweep. `start` and `states_of` talk to Prefect, `now` is the clock for deadlines
+    and `via` the mail transport; tests of the decisions alone give their own."""
     db = database(settings.database_url)
     swept = Swept()
 
@@ -61,9 +73,9 @@ def sweep_once(settings: Settings, *, start: Starter = start_once,
     wanted = [i for c in active for i in (c.latest.flow_run_id if c.latest else None,
                                           lease.holder_run(c.lease_owner)) if i]
     states = states_of(wanted) if wanted else {}
-    now = utcnow()
+    moment = now or utcnow()
     for case in active:
-        retake = sweeping.retake_for(case, states.get, now)
+        retake = sweeping.retake_for(case, states.get, moment)
         if retake is None:
             continue
         claim = sweeping.owe_retake(db, retake)
@@ -85,4 +97,19 @@ def sweep_once(settings: Settings, *, start: Starter = start_once,
             swept.panels_retried.append(case_id)
             _start(settings, outbox.Owed(claim.continuation_id, case_id, claim.key,
                                          Event.RETRY.value, None, 0), swept)
+
+    for change in panel_changes.sweep_deadlines(db, settings, moment):
+        swept.reminded += [f"{change.case_id}:{e}" for e in change.reminded]
+        swept.replaced += [f"{change.case_id}:{e}" for e in change.left]
+        swept.reserves_called += [f"{change.case_id}:{e}" for e in change.called]
+        if change.quorum_lost:
+            swept.quorum_lost.append(change.case_id)
+        closed = change.closed_round
+        if closed is not None and closed.continuation_id is not None:
+            swept.rounds_closed.append(change.case_id)
+            _start(settings, outbox.Owed(closed.continuation_id, change.case_id, closed.key,
+                                         Event.SCORES_QUORUM.value, None, 0), swept)
+
+    delivered = mail.deliver(db, settings, via=via)
+    swept.mail_sent, swept.mail_failed = delivered.sent, delivered.failed
     return swept

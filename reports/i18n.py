@@ -65,6 +65,22 @@ class Catalog:
         stat = path.stat()
         return _load(lang, path, stat.st_mtime_ns, stat.st_size)
 
+    @classmethod
+    def merged(cls, lang: Lang, *directories: Path) -> Catalog:
+        """One catalog from `<directory>/<lang>.yaml` of several directories (the web app's
+        shell and the portal's pages); a key defined twice is an error, not an override."""
+        if lang not in LANGS:
+            raise ValueError(f"unknown language {lang!r}; expected one of {LANGS}")
+        messages: dict[str, str] = {}
+        for directory in directories:
+            path = directory / f"{lang}.yaml"
+            stat = path.stat()
+            for key, text in _load(lang, path, stat.st_mtime_ns, stat.st_size).messages.items():
+                if key in messages:
+                    raise ValueError(f"{path}: key {key} is defined in another catalog too")
+                messages[key] = text
+        return cls(lang=lang, messages=messages)
+
     def keys(self) -> frozenset[str]:
         return frozenset(self.messages)
 

@@ -65,7 +65,13 @@ MATRIX: tuple[tuple[RiskLevel, ...], ...] = (
 
 
 class ProbabilityError(ValueError):
-    """A probability that cannot be read; the message says what was given and what is accepted."""
+    """A probability that cannot be read; the message says what was given and what is accepted,
+    `code` what kind of problem it is (empty, band, unreadable, zero, range) for pages that
+    say it in their own language."""
+
+    def __init__(self, message: str, code: str = "unreadable"):
+        super().__init__(message)
+        self.code = code
 
 
 def _normalise_label(text: str) -> str:
@@ -96,13 +102,13 @@ def parse_probability(text: str) -> tuple[int, Fraction | None]:
     raw = str(text).strip()
     if not raw:
         raise ProbabilityError("probability is empty; give a decimal (0.002), a fraction (1/500) "
-                               "or a band label (> 1/1 000)")
+                               "or a band label (> 1/1 000)", "empty")
     compact = _normalise_label(raw)
     if compact[:1] in (">", "≤"):
         if compact in _LABEL_INDEX:
             return _LABEL_INDEX[compact], None
         raise ProbabilityError(f"unknown probability band {raw!r}; bands are: "
-                               + ", ".join(BAND_LABELS))
+                               + ", ".join(BAND_LABELS), "band")
     parts = compact.split("/") if "/" in compact else [compact]
     shown = raw if len(raw) <= 40 else raw[:37] + "..."
     if len(parts) > 2 or not all(_NUMBER.match(part) for part in parts):
@@ -115,10 +121,10 @@ def parse_probability(text: str) -> tuple[int, Fraction | None]:
         if len(parts) == 2:
             value /= Fraction(Decimal(parts[1]))
     except (InvalidOperation, ValueError, ZeroDivisionError):
-        raise ProbabilityError(f"cannot read probability {shown!r}: the denominator is zero") \
-            from None
+        raise ProbabilityError(f"cannot read probability {shown!r}: the denominator is zero",
+                               "zero") from None
     if not 0 < value <= 1:
-        raise ProbabilityError(f"probability {shown!r} is outside (0, 1]")
+        raise ProbabilityError(f"probability {shown!r} is outside (0, 1]", "range")
     return band_of(value), value
 
 
@@ -151,7 +157,7 @@ def combine_steps(step_probabilities: Iterable[Fraction]) -> Fraction:
     total = Fraction(1)
     for p in step_probabilities:
         if not 0 < p <= 1:
-            raise ProbabilityError(f"step probability {p} is outside (0, 1]")
+            raise ProbabilityError(f"step probability {p} is outside (0, 1]", "range")
         total *= p
     return total
 

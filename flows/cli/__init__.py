@@ -17,7 +17,16 @@ import typer
 
 from cases.errors import RiskGateError
 from cases.text import neutralise
-from flows.cli import audit_cmd, case_cmd, db_cmd, demo_cmd, rules_cmd, server_cmd, sweep_cmd
+from flows.cli import (
+    audit_cmd,
+    case_cmd,
+    db_cmd,
+    demo_cmd,
+    portal_cmd,
+    rules_cmd,
+    server_cmd,
+    sweep_cmd,
+)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   rich_markup_mode=None, help="RiskGate: rule-based expert risk assessment.")
@@ -32,6 +41,7 @@ app.add_typer(audit_cmd.app, name="audit", help="Verify the audit trail and repo
 app.add_typer(db_cmd.app, name="db", help="The case store's schema (migrations).")
 app.command(name="sweep")(sweep_cmd.sweep)
 app.command(name="demo")(demo_cmd.demo)
+app.command(name="web")(portal_cmd.web)
 
 
 def _fail(message: str, code: int) -> None:

@@ -38,15 +38,25 @@ def demo(
     from flows.demo import run_demo
 
     rows = run_demo(current, cases, seed=seed, progress=say)
+    from flows.demo import portal_case
+    from flows.stack import ensure_web
+
+    ensure_web(current, say=say)
+    invite = portal_case(current, seed=seed)
     total = time.monotonic() - started
     if as_json:
         print_json({"ui": stack.ui_url, "seconds": round(total, 2),
-                    "cases": [row.__dict__ for row in rows]})
+                    "cases": [row.__dict__ for row in rows],
+                    "portal": {"case_id": invite.case_id, "expert_id": invite.expert_id,
+                               "url": invite.url}})
         return
     console.print(outcome_table(rows, current.lang))
     late = sum(row.late_scores for row in rows)
     console.print(f"reports under {current.reports_dir}; {late} late expert score(s) refused "
                   f"after the quorum; total {total:.1f} s; Prefect UI {stack.ui_url}")
+    console.print(f"\nCase {invite.case_id} waits for the last score of its panel. Score it "
+                  f"as expert {invite.expert_id} in the portal:\n{invite.url}", markup=False,
+                  soft_wrap=True)
 
 
 def outcome_table(rows: list[DemoRow], lang: str) -> LiteralTable:

@@ -8,7 +8,8 @@ from flows.cli.common import console, prefect_ready, print_json, settings
 
 
 def sweep(as_json: bool = typer.Option(False, "--json")) -> None:
-    """Start owed continuations, take up cases whose run died, retry waiting panels."""
+    """Start owed continuations, take up cases whose run died, retry waiting panels, remind
+    and replace experts at their deadlines, send the mail outbox."""
     current = settings()
     prefect_ready(current)
     from flows.sweep import sweep_once
@@ -17,5 +18,6 @@ def sweep(as_json: bool = typer.Option(False, "--json")) -> None:
     if as_json:
         print_json(done)
         return
-    console.print(", ".join(f"{key.replace('_', ' ')}: {len(value)}"
+    console.print(", ".join(f"{key.replace('_', ' ')}: "
+                            f"{value if isinstance(value, int) else len(value)}"
                             for key, value in done.items()), markup=False)

@@ -3,14 +3,25 @@ completes the gate, otherwise the next Delphi round opens with anonymised feedba
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from cases.commits import GateCommit, RoundOpening
 from cases.errors import WrongState
 from cases.lifecycle import Event
+from cases.models import VOTING_ROLES, utcnow
 from cases.store import Dossier
 from experts.aggregation import next_step
 from experts.assessment import AssessmentSummary, round_results
+from experts.notices import notice
 from experts.protocol import Protocol
-from flows.gates.common import SYSTEM_ACTOR, StepContext, StepResult, commit, write_report
+from flows.gates.common import (
+    SYSTEM_ACTOR,
+    StepContext,
+    StepResult,
+    commit,
+    lang_of,
+    write_report,
+)
 from rules.risk_matrix import BAND_LABELS
 
 
@@ -33,11 +44,18 @@ def step(ctx: StepContext, d: Dossier) -> StepResult:
     latest = results[-1]
     decided = next_step(results, protocol)
     if decided == "next_round":
+        deadline = utcnow() + timedelta(days=protocol.round_days)
+        voting = [s for s in d.seats if s.active and s.role in VOTING_ROLES]
+        notices = [notice("round_opened", lang=lang_of(d), expert_id=s.expert_id,
+                          case_id=d.case.id, title=d.case.title,
+                          round_no=round_no + 1, deadline=deadline, role=s.role,
+                          link_days=ctx.settings.link_days) for s in voting]
         return commit(ctx, d, GateCommit(
             case_id=d.case.id, event=Event.ASSESSMENT_NEXT_ROUND, round=round_no,
             owner=ctx.owner, actor=SYSTEM_ACTOR, close_round=(round_no, latest.to_dict()),
             open_round=RoundOpening(round_no + 1, protocol.quorum, protocol.to_dict(),
-                                    latest.feedback()),
+                                    latest.feedback(), deadline),
+            notices=notices,
             audit_detail={"closed_round": round_no, "consensus": False}),
             summary={"round": round_no, "consensus": False, "next_round": round_no + 1})
     actor = "expert panel: " + ", ".join(s.expert_id for s in d.scores_of(round_no))

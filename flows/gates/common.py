@@ -19,6 +19,7 @@ from cases.db import Database
 from cases.models import STAGING_DIR, utcnow
 from cases.store import Dossier
 from reports.render import render_report
+from rules.domain import Lang
 from rules.rulebook import Rulebook
 
 SYSTEM_ACTOR = "riskgate"
@@ -41,6 +42,10 @@ class StepResult:
     next_gate: str
     summary: dict = field(default_factory=dict)  # short, for the Prefect artifact
     report: str | None = None
+
+
+def lang_of(d: Dossier) -> Lang:
+    return "en" if d.case.lang == "en" else "zh"
 
 
 def rulebook_actor(rulebook: Rulebook) -> str:
@@ -81,10 +86,11 @@ def commit(ctx: StepContext, d: Dossier, gate_commit: GateCommit,
     gate = d.case.gate
     failpoints.hit(f"{gate}.before_commit")
     try:
-        step = commit_gate(ctx.db, ctx.settings.home, gate_commit)
+        step = commit_gate(ctx.db, ctx.settings, gate_commit)
     except BaseException:
-        if gate_commit.report is not None:
-            gate_commit.report.staged.unlink(missing_ok=True)
+        for staged in (*gate_commit.amendments,
+                       *([gate_commit.report] if gate_commit.report else [])):
+            staged.staged.unlink(missing_ok=True)
         raise
     failpoints.hit(f"{gate}.after_commit")
     next_gate, state = step.target

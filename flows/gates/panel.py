@@ -4,14 +4,26 @@ staff with the reason, and the sweeper takes it up again when experts free up.""
 
 from __future__ import annotations
 
-from cases import store
+from datetime import timedelta
+
+from cases import scenarios, store
 from cases.commits import GateCommit, RoundOpening, SeatsTaken, WorkloadCheck
 from cases.lifecycle import Event
+from cases.models import utcnow
 from cases.panels import profiles, request_for
+from cases.scenarios import default_scenario
 from cases.store import Dossier
+from experts.notices import notice
 from experts.panel import PanelUnavailable, select_panel
 from experts.protocol import Protocol
-from flows.gates.common import SYSTEM_ACTOR, StepContext, StepResult, commit, write_report
+from flows.gates.common import (
+    SYSTEM_ACTOR,
+    StepContext,
+    StepResult,
+    commit,
+    lang_of,
+    write_report,
+)
 
 SEATING_ATTEMPTS = 5
 
@@ -40,6 +52,12 @@ def step(ctx: StepContext, d: Dossier) -> StepResult:
         outcome = {"panel": [{"expert_id": s.expert_id, "role": s.role}
                              for s in selection.seats],
                    "excluded": len(selection.excluded)}
+        deadline = utcnow() + timedelta(days=protocol.round_days)
+        names = {e.id: e.name for e in roster}
+        notices = [notice("seated", lang=lang_of(d), expert_id=s.expert_id,
+                          expert_name=names[s.expert_id], case_id=d.case.id,
+                          title=d.case.title, round_no=1, deadline=deadline, role=s.role,
+                          link_days=ctx.settings.link_days) for s in selection.voting]
         try:
             return commit(ctx, d, GateCommit(
                 case_id=d.case.id, event=Event.PANEL_SEATED, owner=ctx.owner,
@@ -49,7 +67,11 @@ def step(ctx: StepContext, d: Dossier) -> StepResult:
                         "reasons": list(s.reasons)} for s in selection.seats],
                 workload=WorkloadCheck(tuple(s.expert_id for s in selection.voting),
                                        protocol.max_open_seats),
-                open_round=RoundOpening(1, protocol.quorum, protocol.to_dict(), None)))
+                open_round=RoundOpening(1, protocol.quorum, protocol.to_dict(), None,
+                                        deadline),
+                scenarios=[] if scenarios.of_case(ctx.db, d.case.id)
+                else [default_scenario(d)],
+                notices=notices))
         except SeatsTaken:
             if attempt == SEATING_ATTEMPTS:
                 raise

@@ -76,7 +76,7 @@ def test_an_undeclared_transition_is_refused_and_nothing_written(settings, db, r
     with lease.leased(db, case_id) as owner, pytest.raises(IllegalTransition, match=(
             "disposal.done is not a transition of a case at gate intake in state active "
             r"\(declared from there: intake.done, case.runs_failed\)")):
-        commit_gate(db, settings.home, GateCommit(case_id=case_id,
+        commit_gate(db, settings, GateCommit(case_id=case_id,
                                                   event=Event.DISPOSAL_DONE,
                                                   owner=owner, actor="t",
                                                   case_fields={"risk_level": "low"}))
@@ -92,8 +92,8 @@ def test_only_who_the_table_names_may_cause_a_transition(settings, db, roster):
     gates.advance(settings, case_id)
     with db.session() as session:
         case = store.require_case(session, case_id)
-        with pytest.raises(IllegalTransition, match=r"scores\.quorum is caused by expert, "
-                                                    r"not by staff"):
+        with pytest.raises(IllegalTransition,
+                           match=r"scores\.quorum is caused by expert or sweeper, not by staff"):
             claim(session, case, Event.SCORES_QUORUM, "staff")
     assert store.get_case(db, case_id).state == "awaiting_scores"
 

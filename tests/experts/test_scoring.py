@@ -48,7 +48,10 @@ def test_to_record_is_json_safe_and_complete():
     assert record == {
         "severity": 3, "band": 3, "probability": "0.002", "probability_exact": "1/500",
         "measures": ["recall", "consumer_warning"], "rationale": "enough words here",
-        "vulnerable_users": True, "spread": "enterprise", "confidence": 5}
+        "vulnerable_users": True, "spread": "enterprise", "confidence": 5, "dissent": "",
+        "scenarios": [{"number": 1, "description": "", "population": "general",
+                       "severity": 3, "band": 3, "probability": "0.002",
+                       "probability_exact": "1/500", "steps": [], "level": "serious"}]}
     assert json.loads(json.dumps(record)) == record
 
 
@@ -132,5 +135,34 @@ def test_every_band_label_round_trips(severity, band, measures):
     f = ScoreForm(severity=severity, probability=BAND_LABELS[band], measures=measures,
                   rationale="because")
     assert f.band == band and f.probability_exact is None
-    stored = {k: v for k, v in f.to_record().items() if k not in ("band", "probability_exact")}
+    stored = {k: v for k, v in f.to_record().items()
+              if k not in ("band", "probability_exact", "scenarios")}
     assert ScoreForm.model_validate(stored) == f
+
+
+def test_several_scenarios_the_highest_risk_decides():
+    f = ScoreForm.model_validate({**{k: v for k, v in VALID.items()
+                                     if k not in ("severity", "probability")},
+                                  "scenarios": [
+                                      {"number": 1, "severity": 2, "probability": "1/100"},
+                                      {"number": 2, "severity": 4, "steps": ["1/10", "1/20"],
+                                       "population": "infants"}]})
+    assert [s.band for s in f.scenarios] == [3, 3] and f.deciding.number == 2
+    record = f.to_record()
+    assert (record["severity"], record["band"], record["probability_exact"]) == (4, 3, "1/200")
+    assert record["scenarios"][1]["probability"] == "1/10 × 1/20"
+
+
+@pytest.mark.parametrize(("scenario", "kind"), [
+    ({"severity": 2}, "probability_or_steps"),
+    ({"severity": 2, "probability": "1/10", "steps": ["1/2"]}, "probability_or_steps"),
+    ({"severity": 2, "steps": ["> 1/10"]}, "step_band"),
+    ({"severity": 9, "probability": "1/10"}, "severity"),
+    ({"severity": 2, "probability": "1e999"}, "probability_unreadable"),
+    ({"severity": 2, "probability": "1/10", "population": "aliens"}, "population"),
+])
+def test_scenario_errors_carry_a_type_a_page_can_translate(scenario, kind):
+    with pytest.raises(ValidationError) as info:
+        ScoreForm.model_validate({"measures": ["recall"], "rationale": "because",
+                                  "scenarios": [scenario]})
+    assert info.value.errors()[0]["type"] == kind

@@ -232,9 +232,17 @@ def test_three_delphi_rounds_without_consensus_end_the_assessment(settings, db, 
         assert dossier.case.scoring_round == round_no
         panel = sorted(s.expert_id for s in dossier.voting_seats())
         for expert, (severity, band) in zip(panel, far_apart, strict=False):
-            form = ScoreForm.model_validate({"severity": severity, "probability": band,
-                                             "measures": ["recall"],
-                                             "rationale": "the panel stays split"})
+            answer = {"severity": severity, "probability": band, "measures": ["recall"],
+                      "rationale": "the panel stays split"}
+            if round_no > 1 and expert == panel[1]:  # far from the median: asked why
+                from cases.errors import InvalidInput
+
+                with pytest.raises(InvalidInput, match="give your reasons as dissent"):
+                    record_score(db, case_id, expert, round_no,
+                                 ScoreForm.model_validate(answer).to_record(), actor="t")
+            if round_no > 1:
+                answer["dissent"] = "the injury data say otherwise"
+            form = ScoreForm.model_validate(answer)
             record_score(db, case_id, expert, round_no, form.to_record(), actor="t")
         gates.advance(settings, case_id)
     dossier = store.load_dossier(db, case_id)
@@ -331,7 +339,9 @@ def test_a_case_whose_runs_keep_failing_goes_to_staff(settings, db, roster):
     assert case.waiting_reason.startswith("its runs failed 4 times without progress")
     assert sweep_once(settings, start=start_that_fails, states_of=runs_fail).to_dict() == {
         "started": [], "unreachable": [], "retaken": [], "panels_retried": [],
-        "handed_to_staff": []}  # staff's turn: nothing more is retried
+        "handed_to_staff": [], "reminded": [], "replaced": [], "reserves_called": [],
+        "rounds_closed": [], "quorum_lost": [], "mail_sent": 0,
+        "mail_failed": 0}  # staff's turn: nothing more is retried
     assert sweeping.retry(db, case_id, actor="staff:t", by="staff", why="fixed").claimed
     assert store.get_case(db, case_id).state == "active"
     assert audit.verify(db, settings.home).ok

@@ -170,15 +170,22 @@ def upgrade() -> None:
     _checkpoint(bind, now)
 
 
+# The kinds the chain covered at this revision, digested under that revision's version.
+CHECKPOINT_KINDS = ("case", "signal", "gate", "decision", "seat", "round", "score", "lab",
+                    "report", "expert")
+CHECKPOINT_VERSION = "v1"
+
+
 def _checkpoint(bind: sa.Connection, now: datetime) -> None:
     """One audit event recording the digest of every covered record as it stands now."""
+    kinds = [records.KINDS[name] for name in CHECKPOINT_KINDS]
     metadata = sa.MetaData()
-    metadata.reflect(bind, only=[k.table for k in records.KINDS.values()] + ["auditevent"])
+    metadata.reflect(bind, only=[k.table for k in kinds] + ["auditevent"])
     entries: dict[str, dict] = {}
-    for kind in records.KINDS.values():
+    for kind in kinds:
         table = metadata.tables[kind.table]
         for row in bind.execute(sa.select(table).order_by(table.c[kind.key])).mappings():
-            entries[records.ref(kind, row)] = records.digest(kind, row)
+            entries[records.ref(kind, row)] = records.digest(kind, row, CHECKPOINT_VERSION)
     if not entries:
         return  # a new store: nothing written before this revision
     events = metadata.tables["auditevent"]
