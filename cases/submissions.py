@@ -95,9 +95,12 @@ SCORE_FIELDS = ("severity", "band", "probability", "probability_exact", "measure
 
 def latest_scores(session: Session, case_id: str, round_no: int) -> dict[str, Score]:
     """Each expert's current (latest) version in a round."""
-    rows = session.exec(select(Score).where(Score.case_id == case_id,
-                                            Score.round_no == round_no)
-                        .order_by(col(Score.version))).all()
+    newest = (select(Score.expert_id, func.max(Score.version).label("version"))
+              .where(Score.case_id == case_id, Score.round_no == round_no)
+              .group_by(col(Score.expert_id)).subquery())
+    rows = session.exec(select(Score).join(newest, (col(Score.expert_id) == newest.c.expert_id)
+                                           & (col(Score.version) == newest.c.version))
+                        .where(Score.case_id == case_id, Score.round_no == round_no)).all()
     return {row.expert_id: row for row in rows}
 
 

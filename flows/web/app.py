@@ -24,6 +24,7 @@ from fastapi import BackgroundTasks, FastAPI, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
+from starlette.concurrency import run_in_threadpool
 
 from cases import links, mail, panel_changes, portal, sessions
 from cases.config import Settings
@@ -75,7 +76,9 @@ def create_app(settings: Settings, *, start: Starter = start_continuation) -> Fa
         response.headers["Cache-Control"] = "no-store"
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"
+        # same-origin, not no-referrer: with no-referrer Chromium posts forms with
+        # "Origin: null", which the CSRF check must refuse.
+        response.headers["Referrer-Policy"] = "same-origin"
         response.headers["Content-Security-Policy"] = (
             "default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'self'; "
             "form-action 'self'; frame-ancestors 'none'")
@@ -182,6 +185,11 @@ def create_app(settings: Settings, *, start: Starter = start_continuation) -> Fa
         fields = await posted(request, who)
         if fields is None:
             return message(request, "ui.csrf", 403)
+        # The store's work runs in the thread pool: the event loop keeps taking requests.
+        return await run_in_threadpool(store_score, request, who, case_id, fields, tasks)
+
+    def store_score(request: Request, who: Visitor, case_id: str, fields: dict[str, str],
+                    tasks: BackgroundTasks) -> Response:
         try:
             view = portal.expert_view(db, who.expert_id, case_id)
         except NotFound:
@@ -222,6 +230,10 @@ def create_app(settings: Settings, *, start: Starter = start_continuation) -> Fa
         fields = await posted(request, who)
         if fields is None:
             return message(request, "ui.csrf", 403)
+        return await run_in_threadpool(store_conflict, request, who, case_id, fields, tasks)
+
+    def store_conflict(request: Request, who: Visitor, case_id: str, fields: dict[str, str],
+                       tasks: BackgroundTasks) -> Response:
         try:
             with db.read_session() as s:
                 portal.seat_of(s, case_id, who.expert_id)
