@@ -94,12 +94,16 @@ class Stack:
     runner: str  # started | reused | workers (deployed to a work pool, run by workers)
 
 
-def _healthy(api_url: str) -> bool:
+def _answers(url: str) -> bool:
+    """The URL answers 200 within 2 s (a health check)."""
     try:
-        response = httpx.get(f"{api_url}/health", timeout=2.0)
-        return response.status_code == 200
+        return httpx.get(url, timeout=2.0).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def _healthy(api_url: str) -> bool:
+    return _answers(f"{api_url}/health")
 
 
 def _pid_file(settings: Settings, name: str) -> Path:
@@ -233,17 +237,25 @@ def _ensure_server(settings: Settings, say: Callable[[str], None]) -> str:
     pid = _spawn(settings, "prefect-server",
                  [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1"],
                  env, {"port": settings.prefect_port})
-    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    _wait_until_healthy(settings, "prefect-server", "the Prefect server", pid,
+                        f"{settings.api_url}/health", SERVER_START_TIMEOUT)
+    return "started"
+
+
+def _wait_until_healthy(settings: Settings, name: str, what: str, pid: int, health: str,
+                        timeout: float) -> None:
+    """Wait for a process this home just spawned to answer its health URL; a process that
+    exits, or does not answer in time, is a StackError naming its log."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if _healthy(settings.api_url):
-            return "started"
+        if _answers(health):
+            return
         if not _alive(pid):
-            raise StackError("the Prefect server exited while starting: "
-                             + _log_tail(settings, "prefect-server")
-                             + f" (log: {settings.logs_dir / 'prefect-server.log'})")
+            raise StackError(f"{what} exited while starting: " + _log_tail(settings, name)
+                             + f" (log: {settings.logs_dir / f'{name}.log'})")
         time.sleep(0.25)
-    raise StackError(f"the Prefect server did not answer within {SERVER_START_TIMEOUT:.0f} s "
-                     f"(log: {settings.logs_dir / 'prefect-server.log'})")
+    raise StackError(f"{what} did not answer within {timeout:.0f} s "
+                     f"(log: {settings.logs_dir / f'{name}.log'})")
 
 
 def _runner_fingerprint(settings: Settings) -> str:
@@ -387,29 +399,13 @@ def ensure_web(settings: Settings, say: Callable[[str], None] = lambda _: None) 
     """Start the expert portal in the background (`riskgate web`), or reuse the one already
     answering on RISKGATE_WEB_URL; 'started' or 'reused'."""
     health = f"{settings.public_url}/healthz"
-    if _healthy_url(health):
+    if _answers(health):
         return "reused"
     say(f"starting the expert portal on {settings.public_url}")
     pid = _spawn(settings, "web", [sys.executable, "-m", "flows.cli", "web"], {},
                  {"port": settings.web_port})
-    deadline = time.monotonic() + WEB_START_TIMEOUT
-    while time.monotonic() < deadline:
-        if _healthy_url(health):
-            return "started"
-        if not _alive(pid):
-            raise StackError("the expert portal exited while starting: "
-                             + _log_tail(settings, "web")
-                             + f" (log: {settings.logs_dir / 'web.log'})")
-        time.sleep(0.25)
-    raise StackError(f"the expert portal did not answer within {WEB_START_TIMEOUT:.0f} s "
-                     f"(log: {settings.logs_dir / 'web.log'})")
-
-
-def _healthy_url(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2.0).status_code == 200
-    except httpx.HTTPError:
-        return False
+    _wait_until_healthy(settings, "web", "the expert portal", pid, health, WEB_START_TIMEOUT)
+    return "started"
 
 
 def stop_stack(settings: Settings) -> list[str]:

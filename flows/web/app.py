@@ -106,6 +106,17 @@ def create_app(settings: Settings, *, start: Starter = start_continuation) -> Fa
         shown = lang or (who.session.lang if who else _asked_lang(request))
         return page(request, "message.html.j2", shown, status, key=key, params=params)
 
+    async def authorised_post(request: Request) -> tuple[Visitor, dict[str, str]] | Response:
+        """The visitor and form of a POST, or the refusal: no session (401), a failed CSRF or
+        Origin check (403)."""
+        who = visitor(request)
+        if who is None:
+            return message(request, "ui.need_link", 401)
+        fields = await posted(request, who)
+        if fields is None:
+            return message(request, "ui.csrf", 403)
+        return who, fields
+
     async def posted(request: Request, who: Visitor) -> dict[str, str] | None:
         """The form of a POST that passes the CSRF checks; None otherwise."""
         origin = request.headers.get("origin")
@@ -179,12 +190,10 @@ def create_app(settings: Settings, *, start: Starter = start_continuation) -> Fa
 
     @app.post("/cases/{case_id}/score")
     async def score(request: Request, case_id: str, tasks: BackgroundTasks) -> Response:
-        who = visitor(request)
-        if who is None:
-            return message(request, "ui.need_link", 401)
-        fields = await posted(request, who)
-        if fields is None:
-            return message(request, "ui.csrf", 403)
+        checked = await authorised_post(request)
+        if isinstance(checked, Response):
+            return checked
+        who, fields = checked
         # The store's work runs in the thread pool: the event loop keeps taking requests.
         return await run_in_threadpool(store_score, request, who, case_id, fields, tasks)
 
@@ -194,10 +203,9 @@ def create_app(settings: Settings, *, start: Starter = start_continuation) -> Fa
             view = portal.expert_view(db, who.expert_id, case_id)
         except NotFound:
             return message(request, "ui.not_found", 404)
-        if view.open_round is None:
-            return message(request, "ui.refused", 409, message=locale(who.session.lang).t(
-                "ui.round_closed"))
         t = locale(who.session.lang)
+        if view.open_round is None:
+            return message(request, "ui.refused", 409, message=t.t("ui.round_closed"))
         numbers = [s.number for s in view.scenarios] or [1]
         parsed = forms.parse(fields, numbers, max(numbers) + 1, t)
         form, errors = forms.validate(parsed, t)
@@ -224,12 +232,10 @@ def create_app(settings: Settings, *, start: Starter = start_continuation) -> Fa
 
     @app.post("/cases/{case_id}/conflict")
     async def conflict(request: Request, case_id: str, tasks: BackgroundTasks) -> Response:
-        who = visitor(request)
-        if who is None:
-            return message(request, "ui.need_link", 401)
-        fields = await posted(request, who)
-        if fields is None:
-            return message(request, "ui.csrf", 403)
+        checked = await authorised_post(request)
+        if isinstance(checked, Response):
+            return checked
+        who, fields = checked
         return await run_in_threadpool(store_conflict, request, who, case_id, fields, tasks)
 
     def store_conflict(request: Request, who: Visitor, case_id: str, fields: dict[str, str],
@@ -252,12 +258,10 @@ def create_app(settings: Settings, *, start: Starter = start_continuation) -> Fa
 
     @app.post("/lang")
     async def switch_lang(request: Request) -> Response:
-        who = visitor(request)
-        if who is None:
-            return message(request, "ui.need_link", 401)
-        fields = await posted(request, who)
-        if fields is None:
-            return message(request, "ui.csrf", 403)
+        checked = await authorised_post(request)
+        if isinstance(checked, Response):
+            return checked
+        who, fields = checked
         sessions.set_lang(db, who.token, "en" if fields.get("lang") == "en" else "zh")
         back = fields.get("next", "/")
         if not back.startswith("/") or back.startswith("//") or "\\" in back:
