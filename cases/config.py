@@ -54,6 +54,18 @@ class Settings:
         """The key that signs expert links (cases/links.py), owner-only."""
         return self.home / "web-secret"
 
+    def portal_identity(self) -> str:
+        """What the portal's health check answers with, so a portal already on the port is
+        reused only if it serves this store: a keyed digest of the database URL (the URL,
+        which may hold a password, is not revealed)."""
+        import hashlib
+        import hmac
+
+        from cases.secret_files import owner_only_secret
+
+        key = owner_only_secret(self.web_secret_file).encode()
+        return hmac.new(key, self.database_url.encode(), hashlib.sha256).hexdigest()[:16]
+
     @property
     def reports_dir(self) -> Path:
         return self.home / "reports"

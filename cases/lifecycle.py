@@ -67,6 +67,7 @@ class Event(StrEnum):
     SCORES_QUORUM = "scores.quorum"
     QUORUM_LOST = "round.quorum_lost"
     ROUND_EXTENDED = "round.extended"
+    PANEL_RESEATED = "panel.reseated"
     ASSESSMENT_NEXT_ROUND = "assessment.next_round"
     ASSESSMENT_DONE = "assessment.done"
     DISPOSAL_DONE = "disposal.done"
@@ -129,6 +130,8 @@ TRANSITIONS: tuple[Transition, ...] = (
          "sweeper"),
     _row(("assessment", "awaiting_panel"), Event.ROUND_EXTENDED,
          ("assessment", "awaiting_scores"), "staff"),
+    _row(("assessment", "awaiting_panel"), Event.PANEL_RESEATED,
+         ("assessment", "awaiting_scores"), "staff"),  # staff seat experts from the roster
     _row(("assessment", "active"), Event.ASSESSMENT_NEXT_ROUND,
          ("assessment", "awaiting_scores"), "flow"),
     _row(("assessment", "active"), Event.ASSESSMENT_DONE, ("disposal", "active"), "flow",

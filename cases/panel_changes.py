@@ -23,7 +23,8 @@ from cases.db import Database
 from cases.errors import InvalidInput, NotFound, WrongState
 from cases.lifecycle import Event
 from cases.models import VOTING_ROLES, Case, Expert, PanelSeat, ScoringRound, utcnow
-from cases.store import require_case
+from cases.panels import CONFLICT_PREFIX, NO_ANSWER_PREFIX, profiles, request_for
+from cases.store import load_dossier, require_case, seat_counts
 from cases.submissions import Claim, claim, latest_scores, voting_experts
 from experts.notices import Notice, notice
 from experts.protocol import Protocol
@@ -122,7 +123,7 @@ def declare_conflict(db: Database, settings: Settings, case_id: str, expert_id: 
                                                     PanelSeat.expert_id == expert_id)).first()
         if seat is None or not seat.active:
             raise NotFound(f"expert {expert_id} holds no seat on case {case_id}")
-        rows, notices = _leave(session, settings, case, seat, f"conflict of interest: {text}",
+        rows, notices = _leave(session, settings, case, seat, f"{CONFLICT_PREFIX}{text}",
                                moment, change)
         session.flush()
         rows += notify.send(session, settings, notices, case_id=case_id,
@@ -130,7 +131,8 @@ def declare_conflict(db: Database, settings: Settings, case_id: str, expert_id: 
         audit.append(db, session, actor=f"expert:{expert_id}",
                      action="panel.conflict_declared", case_id=case_id, rows=rows,
                      detail={"expert": expert_id, "reason": text, "called": change.called,
-                             "new_chair": change.new_chair})
+                             "new_chair": change.new_chair, "round": case.scoring_round,
+                             "at": moment.isoformat()})
     return change
 
 
@@ -172,7 +174,7 @@ def sweep_case(db: Database, settings: Settings, case_id: str, now: datetime) ->
                 continue
             if seat.deadline_at <= now:
                 left, owed = _leave(session, settings, case, seat,
-                                    f"no answer to round {current.round_no} by the deadline",
+                                    f"{NO_ANSWER_PREFIX}{current.round_no}",
                                     now, change)
                 rows += left
                 notices += owed
@@ -208,7 +210,8 @@ def sweep_case(db: Database, settings: Settings, case_id: str, now: datetime) ->
                          detail={"round": current.round_no, "left": change.left,
                                  "called": change.called, "reminded": change.reminded,
                                  "quorum_lost": change.quorum_lost,
-                                 "closed": change.closed_round is not None})
+                                 "closed": change.closed_round is not None,
+                                 "at": now.isoformat()})
     return change
 
 
@@ -257,5 +260,64 @@ def extend_round(db: Database, settings: Settings, case_id: str, *, days: int, b
         rows += notify.send(session, settings, notices, case_id=case.id, by=by)
         audit.append(db, session, actor=by, action=Event.ROUND_EXTENDED.value,
                      case_id=case.id, rows=rows,
-                     detail={"round": current.round_no, "days": days})
+                     detail={"round": current.round_no, "days": days,
+                             "at": moment.isoformat()})
+    return change
+
+
+def seat_more(db: Database, settings: Settings, case_id: str, *, by: str,
+              now: datetime | None = None) -> Change:
+    """Staff seat experts from the roster on a round that can no longer reach its quorum: as
+    many as the quorum lacks, the best-ranked eligible experts who have not sat on this panel
+    (experts.assignment.best_eligible), each mailed, with the round's fresh deadline; the round
+    waits for scores again. Too few eligible experts: nothing changes, and the error says why."""
+    from experts.assignment import best_eligible  # pulls in scipy; only seating needs it
+
+    moment = now or utcnow()
+    dossier = load_dossier(db, case_id)
+    request = request_for(db, dossier)
+    roster = profiles(db)
+    change = Change(case_id)
+    with db.session() as session:
+        db.lock_case(session, case_id)
+        case = require_case(session, case_id)
+        current = _open_round(session, case)
+        if current is None or lifecycle.source_of(Event.PANEL_RESEATED, case.gate) \
+                != (case.gate, case.state):
+            raise WrongState(f"case {case_id} is not waiting for its panel (state "
+                             f"{case.state}, gate {case.gate})")
+        protocol = Protocol.from_dict(current.protocol)
+        submitted, pending, quorum = _round_state(session, case, moment)
+        needed = quorum - submitted - pending
+        taken = frozenset(session.exec(select(PanelSeat.expert_id).where(
+            PanelSeat.case_id == case_id)).all())
+        seats, excluded = best_eligible(request, roster, seat_counts(session), protocol,
+                                        on=moment.date(), count=needed, taken=taken)
+        if len(seats) < needed:
+            why = ", ".join(sorted({e.reason for e in excluded})) or "none excluded"
+            raise InvalidInput(
+                f"case {case_id}: the round needs {needed} more expert(s) for its quorum of "
+                f"{quorum}, but only {len(seats)} eligible expert(s) have not sat on this panel "
+                f"(others excluded: {why}); add experts (`riskgate experts import`) or extend "
+                f"the round (`riskgate case extend {case_id}`)")
+        deadline = moment + timedelta(days=protocol.round_days)
+        current.deadline_at = deadline
+        rows: list[Any] = [current]
+        notices: list[Notice] = []
+        for seat in seats:
+            row = PanelSeat(case_id=case_id, expert_id=seat.expert_id, role=seat.role,
+                            match=seat.match, reasons=list(seat.reasons), seated_at=moment,
+                            called_at=moment, deadline_at=deadline)
+            session.add(row)
+            rows.append(row)
+            change.called.append(seat.expert_id)
+            notices.append(_notice(session, settings, "seated", case, row, deadline))
+        claim(session, case, Event.PANEL_RESEATED, "staff")
+        case.waiting_reason = ""
+        session.add(case)
+        session.flush()
+        rows += notify.send(session, settings, notices, case_id=case_id, by=by)
+        audit.append(db, session, actor=by, action=Event.PANEL_RESEATED.value, case_id=case_id,
+                     rows=rows, detail={"round": current.round_no, "seated": change.called,
+                                        "needed": needed, "at": moment.isoformat()})
     return change

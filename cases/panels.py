@@ -1,15 +1,31 @@
-"""Seating a case's panel from the store: the roster as profiles, the request with every
-enterprise the case names, and whether a full panel could sit now (the sweeper asks, to take
-up a case that waited for staff at the panel gate)."""
+"""Seating panels from the store: the roster as profiles, each case's request with every
+enterprise, group and reporter its signals name, and the queue of cases waiting at the panel
+gate, which the panel gate seats as one batch (experts.assignment) so that a case seated now
+does not take the experts an earlier case in the queue needs."""
 
 from __future__ import annotations
 
-from cases import store
+from datetime import date
+from typing import TYPE_CHECKING
+
+from sqlmodel import col, select
+
+from cases import names, store
 from cases.db import Database
 from cases.facts import parties
+from cases.lifecycle import ACTIVE
+from cases.models import Case, PanelSeat, utcnow
 from cases.store import Dossier
-from experts.panel import ExpertProfile, PanelRequest, PanelUnavailable, select_panel
+from experts.panel import ExpertProfile, PanelRequest
 from experts.protocol import Protocol
+
+if TYPE_CHECKING:  # the solver's module pulls in scipy; only seating needs it
+    from experts.assignment import Assignment
+
+PANEL_GATE = "panel"
+# How a seat that was given up says why (PanelSeat.left_reason); reports localise by prefix.
+CONFLICT_PREFIX = "conflict of interest: "
+NO_ANSWER_PREFIX = "no answer by the deadline of round "
 
 
 def profiles(db: Database) -> list[ExpertProfile]:
@@ -23,20 +39,47 @@ def profiles(db: Database) -> list[ExpertProfile]:
 
 
 def request_for(db: Database, d: Dossier) -> PanelRequest:
-    """Every enterprise and group the case's signals name, with the aliases the store knows."""
+    """Every enterprise and group the case's signals name (with the aliases the store knows),
+    who reported them, what the lab tested, and who already declared a conflict on it."""
     found = parties(d.signals)
     keys = found.keys()
+    declared = {s.expert_id: s.left_reason.removeprefix(CONFLICT_PREFIX).strip()
+                for s in d.seats if s.left_reason.startswith(CONFLICT_PREFIX)}
     return PanelRequest(case_id=d.case.id, category=d.case.category,
                         hazards=tuple(d.case.hazards),
                         parties=keys | store.enterprise_aliases(db, keys),
-                        enterprises=(*found.names, *found.codes, *found.groups))
+                        enterprises=(*found.names, *found.codes, *found.groups),
+                        reporters=frozenset(names.name_key(s.reporter) for s in d.signals
+                                            if s.reporter),
+                        lab_items=tuple(f"{r.item} {r.standard}".strip()
+                                        for r in d.lab_results),
+                        declared=declared)
+
+
+def queue(db: Database, case_id: str) -> list[str]:
+    """The case and the cases ahead of or behind it at the panel gate that are about to be
+    seated (active, no seat yet), oldest first. A case waiting for staff there holds nothing
+    back: it joins the queue when it is taken up again."""
+    with db.read_session() as session:
+        seated = select(PanelSeat.case_id).distinct()
+        rows = session.exec(select(Case.id).where(
+            Case.gate == PANEL_GATE, col(Case.id).not_in(seated),
+            (Case.state == ACTIVE) | (Case.id == case_id))
+            .order_by(col(Case.created_at), col(Case.id))).all()
+    return list(rows) if case_id in rows else [case_id, *rows]
+
+
+def plan(db: Database, d: Dossier, protocol: Protocol, *, on: date | None = None) -> Assignment:
+    """Panels for the case `d` and the cases queued with it at the panel gate, jointly."""
+    from experts.assignment import assign
+
+    requests = [request_for(db, d) if case_id == d.case.id
+                else request_for(db, store.load_dossier(db, case_id))
+                for case_id in queue(db, d.case.id)]
+    return assign(requests, profiles(db), store.open_seats(db), protocol,
+                  on=on or utcnow().date())
 
 
 def could_seat(db: Database, d: Dossier, protocol: Protocol | None = None) -> bool:
     """Whether a full panel could be chosen for the case now."""
-    try:
-        select_panel(request_for(db, d), profiles(db), store.open_seats(db),
-                     protocol or Protocol())
-    except PanelUnavailable:
-        return False
-    return True
+    return d.case.id in plan(db, d, protocol or Protocol()).selections

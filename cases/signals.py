@@ -165,6 +165,9 @@ class SignalIn(_Strict):
     lab_results: list[LabResultIn] = []
     # What the source itself did or asked for (e.g. the foreign authority's measure): evidence.
     source_measure: ShortText = ""
+    # Who reported it, as the source names them (a testing institute, a network member, a
+    # person): an expert who signalled a case does not sit on its panel.
+    reporter: ShortText = ""
 
     @field_validator("received_at")
     @classmethod

@@ -219,10 +219,23 @@ def open_seats(db: Database) -> dict[str, int]:
 ROSTER_FIELDS = KINDS["expert"].fields  # what a roster entry is, as the audit chain covers it
 
 
-def upsert_experts(db: Database, profiles: Iterable, *, actor: str) -> int:
+@dataclass(frozen=True)
+class RosterChange:
+    added: tuple[str, ...]
+    updated: tuple[str, ...]
+    unchanged: int
+
+    def __len__(self) -> int:
+        return len(self.added) + len(self.updated)
+
+
+def upsert_experts(db: Database, profiles: Iterable, *, actor: str) -> RosterChange:
     """Add or update roster entries from expert profiles (experts.panel.ExpertProfile or
-    anything with the same attributes); seeding is repeatable. Returns how many changed."""
+    anything with the same attributes), in one transaction; importing is repeatable. Experts
+    the file does not name are left as they are (deactivate with `active: false`)."""
     changed: list[Expert] = []
+    added: list[str] = []
+    unchanged = 0
     with db.session() as session:
         for profile in profiles:
             fields = {name: getattr(profile, name) for name in ROSTER_FIELDS}
@@ -232,7 +245,9 @@ def upsert_experts(db: Database, profiles: Iterable, *, actor: str) -> int:
             current = session.get(Expert, profile.id)
             if current is None:
                 current = Expert(**fields)
+                added.append(profile.id)
             elif current.model_dump() == fields:
+                unchanged += 1
                 continue
             else:
                 for key, value in fields.items():
@@ -241,8 +256,9 @@ def upsert_experts(db: Database, profiles: Iterable, *, actor: str) -> int:
             changed.append(current)
         if changed:
             audit.append(db, session, actor=actor, action="roster.updated", rows=changed,
-                         detail={"experts": len(changed)})
-    return len(changed)
+                         detail={"experts": len(changed), "added": len(added)})
+    new = set(added)
+    return RosterChange(tuple(added), tuple(e.id for e in changed if e.id not in new), unchanged)
 
 
 def list_cases(db: Database, limit: int = 50) -> list[Case]:

@@ -34,10 +34,13 @@ class Protocol:
     max_open_seats: int = 6  # workload cap: open panel seats per expert
     round_days: int = 7  # a round's deadline, from its opening (a called reserve: from then)
     remind_hours: int = 48  # a reminder goes out this long before the deadline
+    senior_years: int = 10  # years of experience that make an expert senior; one sits at least
+    employment_years: int = 3  # work for a party of the case this recent is a conflict
 
     def __post_init__(self) -> None:
         for name in ("panel_size", "quorum", "reserves", "max_rounds", "outlier_distance",
-                     "max_open_seats", "round_days", "remind_hours"):
+                     "max_open_seats", "round_days", "remind_hours", "senior_years",
+                     "employment_years"):
             value = getattr(self, name)
             if not _is_int(value):
                 raise ValueError(f"protocol: {name} must be a whole number, got {value!r}")
@@ -76,6 +79,12 @@ class Protocol:
         if not 0 <= self.remind_hours < self.round_days * 24:
             raise ValueError("protocol: remind_hours must be 0 or more and shorter than the "
                              f"round, got {self.remind_hours}")
+
+        if not 0 <= self.senior_years <= 50:
+            raise ValueError(f"protocol: senior_years must be 0..50, got {self.senior_years}")
+        if not 0 <= self.employment_years <= 30:
+            raise ValueError("protocol: employment_years must be 0..30, "
+                             f"got {self.employment_years}")
 
     def to_dict(self) -> dict[str, int | float]:
         return asdict(self)

@@ -94,12 +94,17 @@ class Stack:
     runner: str  # started | reused | workers (deployed to a work pool, run by workers)
 
 
-def _answers(url: str) -> bool:
-    """The URL answers 200 within 2 s (a health check)."""
+def _answer(url: str) -> str | None:
+    """The body of a 200 answer within 2 s (a health check), None for no such answer."""
     try:
-        return httpx.get(url, timeout=2.0).status_code == 200
+        response = httpx.get(url, timeout=2.0)
     except httpx.HTTPError:
-        return False
+        return None
+    return response.text if response.status_code == 200 else None
+
+
+def _answers(url: str) -> bool:
+    return _answer(url) is not None
 
 
 def _healthy(api_url: str) -> bool:
@@ -399,8 +404,13 @@ def ensure_web(settings: Settings, say: Callable[[str], None] = lambda _: None) 
     """Start the expert portal in the background (`riskgate web`), or reuse the one already
     answering on RISKGATE_WEB_URL; 'started' or 'reused'."""
     health = f"{settings.public_url}/healthz"
-    if _answers(health):
+    answer = _answer(health)
+    if answer == f"ok {settings.portal_identity()}":
         return "reused"
+    if answer is not None:
+        raise StackError(f"{settings.public_url} is taken by another portal (another "
+                         f"RISKGATE_HOME or case store); stop it, or set RISKGATE_WEB_PORT "
+                         f"to a free port")
     say(f"starting the expert portal on {settings.public_url}")
     pid = _spawn(settings, "web", [sys.executable, "-m", "flows.cli", "web"], {},
                  {"port": settings.web_port})

@@ -43,7 +43,7 @@ def score_round(db: Database, case_id: str, truth: Truth, *, seed: str = "test",
     dossier = store.load_dossier(db, case_id)
     round_no = dossier.case.scoring_round
     feedback = dossier.round(round_no).feedback
-    panel = sorted(s.expert_id for s in dossier.voting_seats())  # as the demo does
+    panel = sorted(s.expert_id for s in dossier.voting_seats() if s.active)  # as the demo does
     receipts = []
     for expert_id in panel[:limit]:
         form = ScoreForm.model_validate(simulated_score(truth, expert_id, round_no, feedback,

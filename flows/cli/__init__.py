@@ -45,8 +45,10 @@ app.command(name="web")(portal_cmd.web)
 
 
 def _fail(message: str, code: int) -> None:
-    """One line on stderr: whitespace collapsed, control characters shown, not obeyed."""
-    print(f"error: {neutralise(' '.join(message.split()))}", file=sys.stderr)
+    """On stderr, one line per line of the message (a roster's bad rows), each with its
+    whitespace collapsed and control characters shown, not obeyed."""
+    lines = [neutralise(" ".join(line.split())) for line in message.splitlines() if line.strip()]
+    print("error: " + "\n  ".join(lines or [""]), file=sys.stderr)
     sys.exit(code)
 
 

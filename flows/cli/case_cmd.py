@@ -294,21 +294,52 @@ def lab_submit(
     _report_claim(done, as_json)
 
 
-@experts_app.command("seed")
-def experts_seed(
-    roster: Annotated[Path | None, typer.Argument(help="Roster YAML (default: the demo roster)")]
-    = None,
-) -> None:
-    """Add or update experts from a roster file (repeatable)."""
-    from experts.roster import DEMO_ROSTER, load_roster
+def _import_roster(path: Path, *, dry_run: bool, as_json: bool) -> None:
+    from experts.roster import load_roster
 
-    path = roster or DEMO_ROSTER
     try:
         profiles = load_roster(path)
     except ValueError as exc:
         raise InvalidInput(str(exc)) from None
-    changed = store.upsert_experts(db(), profiles, actor=current_user())
-    console.print(f"{len(profiles)} experts in {path.name}; {changed} added or updated")
+    if dry_run:
+        result = {"file": str(path), "experts": len(profiles), "dry_run": True}
+        if as_json:
+            print_json(result)
+        else:
+            console.print(f"{len(profiles)} experts in {path.name} are valid; nothing stored "
+                          "(--dry-run)")
+        return
+    change = store.upsert_experts(db(), profiles, actor=current_user())
+    if as_json:
+        print_json({"file": str(path), "experts": len(profiles), "added": list(change.added),
+                    "updated": list(change.updated), "unchanged": change.unchanged})
+        return
+    console.print(f"{len(profiles)} experts in {path.name}: {len(change.added)} added, "
+                  f"{len(change.updated)} updated, {change.unchanged} unchanged")
+
+
+@experts_app.command("import")
+def experts_import(
+    roster: Annotated[Path, typer.Argument(help="Roster file: .yaml/.yml (a list under "
+                                                "`experts:`) or .csv (one expert per row)")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check every row, store nothing.")]
+    = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Add or update experts from a roster file: every row is checked first, and a bad row
+    (reported with its line) means nothing is imported. Experts the file does not name stay."""
+    _import_roster(roster, dry_run=dry_run, as_json=as_json)
+
+
+@experts_app.command("seed")
+def experts_seed(
+    roster: Annotated[Path | None, typer.Argument(help="Roster file (default: the demo roster)")]
+    = None,
+) -> None:
+    """Add or update experts from a roster file, the demo roster by default (repeatable)."""
+    from experts.roster import DEMO_ROSTER
+
+    _import_roster(roster or DEMO_ROSTER, dry_run=False, as_json=False)
 
 
 @experts_app.command("list")

@@ -93,6 +93,22 @@ def case_scenario(
     console.print(f"{case_id}: scenario {number} described", markup=False)
 
 
+@case_app.command("seat")
+def case_seat(case_id: str, as_json: JsonFlag = False) -> None:
+    """Seat experts from the roster on a round that can no longer reach its quorum: as many
+    as it lacks, the best-ranked eligible experts not yet on this panel (each is mailed)."""
+    current = settings()
+    change = panel_changes.seat_more(db(current), current, case_id, by=current_user())
+    from cases import mail
+
+    sent = mail.deliver(db(current), current)
+    if as_json:
+        print_json({"case_id": case_id, "seated": change.called, "mail_sent": sent.sent})
+        return
+    console.print(f"{case_id}: seated {', '.join(change.called)}; the round waits for scores "
+                  f"again; {sent.sent} mail(s) sent", markup=False)
+
+
 @case_app.command("extend")
 def case_extend(
     case_id: str,

@@ -9,6 +9,7 @@ from cases.commits import GateCommit, RoundOpening
 from cases.errors import WrongState
 from cases.lifecycle import Event
 from cases.models import VOTING_ROLES, utcnow
+from cases.panel_history import panel_history
 from cases.store import Dossier
 from experts.aggregation import next_step
 from experts.assessment import AssessmentSummary, round_results
@@ -61,7 +62,8 @@ def step(ctx: StepContext, d: Dossier) -> StepResult:
     actor = "expert panel: " + ", ".join(s.expert_id for s in d.scores_of(round_no))
     report = write_report(ctx, d, "assessment", 1, actor, protocol=protocol.to_dict(),
                           rounds=[r.to_dict() for r in results],
-                          scores=_scores_for_report(d, round_no), outcome_step=decided)
+                          scores=_scores_for_report(d, round_no), outcome_step=decided,
+                          history=panel_history(ctx.db, d))
     summary = AssessmentSummary.from_rounds(results)
     return commit(ctx, d, GateCommit(
         case_id=d.case.id, event=Event.ASSESSMENT_DONE, owner=ctx.owner, actor=actor,

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from cases import scenarios, store
+from cases import scenarios
 from cases.commits import GateCommit, RoundOpening, SeatsTaken, WorkloadCheck
 from cases.lifecycle import Event
 from cases.models import utcnow
-from cases.panels import profiles, request_for
+from cases.panels import plan, profiles, request_for
 from cases.scenarios import default_scenario
 from cases.store import Dossier
 from experts.notices import notice
-from experts.panel import PanelUnavailable, select_panel
 from experts.protocol import Protocol
 from flows.gates.common import (
     SYSTEM_ACTOR,
@@ -33,9 +32,10 @@ def step(ctx: StepContext, d: Dossier) -> StepResult:
     request = request_for(ctx.db, d)
     for attempt in range(1, SEATING_ATTEMPTS + 1):
         roster = profiles(ctx.db)
-        try:
-            selection = select_panel(request, roster, store.open_seats(ctx.db), protocol)
-        except PanelUnavailable as unavailable:
+        batch = plan(ctx.db, d, protocol)
+        selection = batch.selections.get(d.case.id)
+        if selection is None:
+            unavailable = batch.unavailable[d.case.id]
             return commit(ctx, d, GateCommit(
                 case_id=d.case.id, event=Event.PANEL_UNAVAILABLE, owner=ctx.owner,
                 actor=SYSTEM_ACTOR, case_fields={"waiting_reason": str(unavailable)},

@@ -132,9 +132,11 @@ def create_app(settings: Settings, *, start: Starter = start_continuation) -> Fa
             return None
         return fields
 
+    identity = settings.portal_identity()
+
     @app.get("/healthz", response_class=PlainTextResponse)
     def healthz() -> str:
-        return "ok"
+        return f"ok {identity}"
 
     @app.get(links.LINK_PATH + "{token}")
     def open_link(request: Request, token: str) -> Response:

@@ -14,8 +14,9 @@ from sqlmodel import select
 
 from cases import audit, mail, panel_changes, store
 from cases.config import load_settings
-from cases.errors import WrongState
+from cases.errors import InvalidInput, WrongState
 from cases.models import MailMessage, PanelSeat
+from experts.panel import ExpertProfile
 from flows import gates
 from flows.sweep import sweep_once
 from tests.helpers import archetypes, open_archetype, score_round
@@ -53,6 +54,21 @@ def score_some(db, case_id, count):
     """`count` voting experts score round 1 (fewer than the quorum leaves it open)."""
     truth = archetypes()["toy_choking"].truth
     return [r.expert_id for r in score_round(db, case_id, truth, limit=count)]
+
+
+def score_as(db, case_id, experts, truth):
+    """These experts score the open round through the store, as the form would."""
+    from cases.submissions import record_score
+    from experts.scoring import ScoreForm
+    from experts.simulation import simulated_score
+
+    dossier = store.load_dossier(db, case_id)
+    round_no = dossier.case.scoring_round
+    for expert_id in experts:
+        form = ScoreForm.model_validate(simulated_score(truth, expert_id, round_no, None,
+                                                        seed="test"))
+        record_score(db, case_id, expert_id, round_no, form.to_record(),
+                     actor=f"expert:{expert_id}")
 
 
 def test_a_reminder_goes_out_once_before_the_deadline(settings, db, waiting):
@@ -154,3 +170,83 @@ def test_mail_goes_through_smtp_and_a_server_that_is_down_delays_it_without_losi
     first = message_from_bytes(inbox.messages[0].content, policy=policy.default)
     assert first["Subject"].startswith("【风险评估邀请】") and case_id in first["Subject"]
     assert f"{settings.public_url}/e/" in first.get_content()
+
+
+def test_the_assessment_report_shows_the_panel_changes_and_the_deadlines(settings, db, waiting):
+    """A conflict declared, reminders, a seat lost at the deadline and the reserves called in:
+    each is in the assessment report with its time, as the audit log records it."""
+    from reports.extract import docx_text
+    from tests.helpers import report_path
+
+    case_id = waiting
+    seats = active_seats(db, case_id)
+    voters = sorted(e for e, s in seats.items() if s.role in ("chair", "member"))
+    leaving = voters[-1]
+    panel_changes.declare_conflict(db, settings, case_id, leaving,
+                                   "我曾为涉事企业提供技术咨询")
+    called = next(e for e, s in active_seats(db, case_id).items() if s.called_at)
+    deadline = deadline_of(db, case_id)
+    sweep_once(settings, start=no_prefect, states_of=dict, now=deadline - timedelta(hours=47))
+    truth = archetypes()["toy_choking"].truth
+    staying = [e for e in voters if e != leaving][:3]
+    score_as(db, case_id, staying, truth)  # one original member and the reserve do not
+    swept = sweep_once(settings, start=no_prefect, states_of=dict,
+                       now=deadline + timedelta(minutes=1))
+    assert called in {r.split(":")[1] for r in swept.replaced} and swept.quorum_lost
+    # the roster has no one left for toys; staff import an expert, then seat from the roster
+    with pytest.raises(InvalidInput, match="needs 1 more expert"):
+        panel_changes.seat_more(db, settings, case_id, by="staff:t")
+    store.upsert_experts(db, [ExpertProfile(
+        id="N001", name="新专家", affiliation="新城质检院", seniority=11, categories=("toys",),
+        hazards=("choking",), email="n001@xincheng.example")], actor="staff:t")
+    taken = set(seats) | {called}
+    change = panel_changes.seat_more(db, settings, case_id, by="staff:t",
+                                     now=deadline + timedelta(hours=1))
+    assert change.called == ["N001"] and "N001" not in taken
+    assert store.get_case(db, case_id).state == "awaiting_scores"
+    assert "N001" in {m.expert_id for m in mails(db, case_id, "seated")}
+    done = None
+    for _ in range(4):  # the new member scores; further rounds if the panel splits
+        score_round(db, case_id, truth)
+        done = gates.advance(settings, case_id)
+        if done.state != "awaiting_scores":
+            break
+    assert done is not None and store.get_case(db, case_id).gate != "assessment"
+    dossier = store.load_dossier(db, case_id)
+    text = docx_text(report_path(settings, dossier, "assessment"))
+    assert "评分轮次与期限" in text and "专家组席位" in text
+    assert f"专家申报利益冲突并离席：我曾为涉事企业提供技术咨询 | {leaving}" in text
+    assert text.count("截止前提醒 |") >= 4  # everyone who had not scored, once
+    assert "期限届满未评分，离席" in text and "递补候补专家" in text
+    assert "riskgate sweeper" in text
+    first = dossier.round(1)
+    from reports.templating import format_datetime
+    assert f"1 | {format_datetime(first.opened_at)} | {format_datetime(first.deadline_at)}" \
+        in text
+    assert "申报利益冲突离席：我曾为涉事企业提供技术咨询" in text
+    assert "第 1 轮期限届满未评分，离席" in text
+    assert f"工作人员从专家库增补专家 | {change.called[0]}" in text and "staff:t" in text
+    assert "无法达到法定人数，转交工作人员" in text
+    assert audit.verify(db, settings.home).ok
+
+
+def test_staff_cannot_seat_more_than_the_roster_allows_and_nothing_changes(settings, db,
+                                                                            waiting):
+    case_id = waiting
+    with pytest.raises(WrongState, match="is not waiting for its panel"):
+        panel_changes.seat_more(db, settings, case_id, by="staff:t")
+    score_some(db, case_id, 1)
+    deadline = deadline_of(db, case_id)
+    sweep_once(settings, start=no_prefect, states_of=dict, now=deadline + timedelta(days=30))
+    assert store.get_case(db, case_id).state == "awaiting_panel"
+    with db.session() as session:  # everyone else on the roster is now unavailable
+        from cases.models import Expert
+        for e in session.exec(select(Expert)).all():
+            e.active = False
+            session.add(e)
+    before = active_seats(db, case_id)
+    with pytest.raises(InvalidInput,
+                       match=r"needs 2 more expert\(s\) for its quorum of 4, but only 0"):
+        panel_changes.seat_more(db, settings, case_id, by="staff:t")
+    assert active_seats(db, case_id).keys() == before.keys()
+    assert store.get_case(db, case_id).state == "awaiting_panel"

@@ -6,12 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cases import names
-from experts.panel import (
-    ExpertProfile,
-    PanelRequest,
-    PanelUnavailable,
-    select_panel,
-)
+from experts.assignment import select_panel
+from experts.panel import ExpertProfile, PanelRequest, PanelUnavailable
 from experts.protocol import Protocol
 
 TOY_MAKER = "宁波乐童玩具有限公司"
@@ -62,9 +58,10 @@ def test_panel_is_explained():
         ("E05", "reserve", 1),
     ]
     assert selection.chair.reasons == ("category:toys", "hazard:choking", "open_seats:0",
-                                       "seniority:30", "chair:most_senior")
+                                       "seniority:30", "senior:10", "chair:most_senior")
     assert selection.members[0].reasons == ("category:toys", "hazard:choking",
-                                            "hazard:injuries", "open_seats:0", "seniority:20")
+                                            "hazard:injuries", "open_seats:0", "seniority:20",
+                                            "senior:10")
     assert [s.expert_id for s in selection.voting] == ["E03", "E01", "E02", "E06", "E04"]
     assert [s.expert_id for s in selection.reserves] == ["E13", "E05"]
     assert [(e.expert_id, e.reason) for e in selection.excluded] == [
@@ -86,7 +83,8 @@ def test_reason_codes_carry_no_prose():
     for seat in selection.seats:
         for reason in seat.reasons:
             key, _, value = reason.partition(":")
-            assert key in {"category", "hazard", "open_seats", "seniority", "chair"}
+            assert key in {"category", "hazard", "lab", "open_seats", "seniority", "senior",
+                           "chair"}
             assert value and " " not in value
 
 
@@ -94,14 +92,14 @@ def test_to_dict_is_json_safe():
     data = select_panel(REQUEST, roster(), OPEN, Protocol()).to_dict()
     assert json.loads(json.dumps(data, ensure_ascii=False)) == data
     assert list(data) == ["considered", "chair", "members", "reserves", "seats", "excluded",
-                          "excluded_by_reason"]
+                          "excluded_by_reason", "senior_years", "uncovered"]
     assert data["chair"] == "E03" and data["members"] == ["E01", "E02", "E06", "E04"]
     assert list(data["excluded_by_reason"].items()) == [
         ("inactive", 1), ("conflict_enterprise", 2), ("conflict_affiliation", 1),
         ("no_expertise", 1), ("workload_cap", 1)]
     assert data["seats"][0] == {"expert_id": "E03", "role": "chair", "match": 3,
                                 "reasons": ["category:toys", "hazard:choking", "open_seats:0",
-                                            "seniority:30", "chair:most_senior"]}
+                                            "seniority:30", "senior:10", "chair:most_senior"]}
 
 
 def test_only_the_first_reason_is_recorded():
@@ -127,8 +125,9 @@ def test_panel_unavailable_counts_why():
               expert("F", categories=(), hazards=("fire",))]
     with pytest.raises(PanelUnavailable) as info:
         select_panel(REQUEST, people, {}, Protocol())
-    assert str(info.value) == ("only 3 eligible experts for category toys (need 5): "
-                               "1 conflict_enterprise, 2 no_expertise")
+    assert str(info.value) == ("no panel for category toys: only 3 eligible experts, 5 needed "
+                               "(3 eligible of 6; excluded: 1 conflict_enterprise, "
+                               "2 no_expertise)")
     assert (info.value.eligible, info.value.needed) == (3, 5)
     assert isinstance(info.value, ValueError)
 
@@ -146,12 +145,13 @@ def test_fewer_reserves_are_acceptable():
 def test_workload_spreads_before_seniority():
     people = [expert("A", 30), expert("B", 5), expert("C", 5), expert("D", 5), expert("E", 5),
               expert("F", 5)]
-    selection = select_panel(REQUEST, people, {"A": 3}, Protocol(panel_size=3, quorum=2))
+    selection = select_panel(REQUEST, people, {"A": 3},
+                             Protocol(panel_size=3, quorum=2, senior_years=5))
     assert [s.expert_id for s in selection.voting] == ["B", "C", "D"]
     assert [s.expert_id for s in selection.reserves] == ["E", "F"]
     assert "A" not in {s.expert_id for s in selection.seats}
     capped = select_panel(REQUEST, people, {"B": 1}, Protocol(panel_size=3, quorum=2,
-                                                              max_open_seats=1))
+                                                              max_open_seats=1, senior_years=5))
     assert ("B", "workload_cap") in {(e.expert_id, e.reason) for e in capped.excluded}
 
 
@@ -220,8 +220,10 @@ def test_panel_invariants(rows):
     try:
         selection = select_panel(REQUEST, people, open_seats, protocol)
     except PanelUnavailable as exc:
-        assert exc.eligible < protocol.panel_size
-        assert len(exc.excluded) + exc.eligible == len(people)
+        eligible = {p.id for p in people} - {e.expert_id for e in exc.excluded}
+        assert exc.eligible == len(eligible)
+        assert exc.eligible < protocol.panel_size or not any(
+            p.seniority >= protocol.senior_years for p in people if p.id in eligible)
         return
     seated = [s.expert_id for s in selection.seats]
     excluded = [e.expert_id for e in selection.excluded]
@@ -233,6 +235,10 @@ def test_panel_invariants(rows):
     by_id = {p.id: p for p in people}
     assert by_id[selection.chair.expert_id].seniority == max(
         by_id[s.expert_id].seniority for s in selection.voting)
+    assert any(by_id[s.expert_id].seniority >= protocol.senior_years for s in selection.voting)
+    for hazard in REQUEST.hazards:  # every hazard some eligible expert knows is covered
+        if any(hazard in p.hazards for p in people if p.id not in excluded):
+            assert any(hazard in by_id[s.expert_id].hazards for s in selection.voting)
     for s in selection.seats:
         assert s.match > 0 and by_id[s.expert_id].active
         assert open_seats[s.expert_id] < protocol.max_open_seats

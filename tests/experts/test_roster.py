@@ -3,7 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from experts.panel import PanelRequest, select_panel
+from experts.assignment import select_panel
+from experts.panel import PanelRequest
 from experts.protocol import Protocol
 from experts.roster import DEMO_ROSTER, load_roster
 
@@ -102,12 +103,12 @@ def test_minimal_roster_loads_with_defaults(tmp_path):
     (GOOD.replace("seniority: 3", "seniority: '3'"), r"expert X1: seniority"),
     (GOOD.replace("    name: 测试\n", ""), r"expert X1: name: Field required"),
     (GOOD.replace("id: X1", "id: X1234567890123456789012"), r"at most 20 characters"),
-    (GOOD.replace("id: X1", "idx: X1"), r"expert #1: "),
+    (GOOD.replace("id: X1", "idx: X1"), r"roster.yaml:2: id: Field required"),
     (GOOD.replace("[toys]", "[]").replace("[choking]", "[]"), r"expert X1: lists neither"),
     ("experts: []\n", r"lists no experts"),
     ("people: []\n", r"one key, `experts:`"),
     ("experts: {X1: {}}\n", r"one key, `experts:`"),
-    ("experts:\n  - just a name\n", r"expert #1: each expert is a mapping"),
+    ("experts:\n  - just a name\n", r"roster.yaml:2: each expert is a mapping"),
     ("experts: [\n", r"cannot read roster"),
 ])
 def test_problems_name_the_file_and_the_expert(tmp_path, text, words):

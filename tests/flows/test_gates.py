@@ -199,3 +199,33 @@ def test_more_information_then_a_second_triage_round(settings, db, roster):
         "triage").fired
     assert [(r.gate, r.round) for r in dossier.reports][1:3] == [("triage", 1), ("triage", 2)]
     assert (settings.home / "reports" / case_id / "02-triage-r2.docx").is_file()
+
+
+def test_the_assessment_report_records_every_dissent(settings, db, roster):
+    """An expert's dissent (an outlier must give one from round 2 on) is printed, by expert and
+    round, in the assessment report's dissent section."""
+    from cases.submissions import record_score
+    from experts.scoring import ScoreForm
+    from experts.simulation import simulated_score
+
+    case_id, truth = open_archetype(db, "heater_shock")  # a split panel: two Delphi rounds
+    assert gates.advance(settings, case_id).state == "awaiting_scores"
+    score_round(db, case_id, truth, seed="gates")
+    assert gates.advance(settings, case_id).state == "awaiting_scores"  # round 2 opens
+    dossier = store.load_dossier(db, case_id)
+    panel = sorted(s.expert_id for s in dossier.voting_seats() if s.active)
+    feedback = dossier.round(2).feedback
+    dissenter = panel[0]
+    for expert_id in panel:
+        form = simulated_score(truth, expert_id, 2, feedback, seed="gates", panel=panel)
+        if expert_id == dissenter:
+            form["dissent"] = "样品外壳阻燃等级不足，我仍认为应定为严重风险"
+        receipt = record_score(db, case_id, expert_id, 2,
+                               ScoreForm.model_validate(form).to_record(),
+                               actor=f"expert:{expert_id}")
+        if receipt.claim.claimed:
+            break
+    gates.advance(settings, case_id)
+    text = docx_text(report_path(settings, store.load_dossier(db, case_id), "assessment"))
+    section = text[text.index("专家异议"):]
+    assert f"{dissenter} (轮次 2)：样品外壳阻燃等级不足，我仍认为应定为严重风险" in section
