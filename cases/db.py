@@ -6,7 +6,9 @@ the audit log) must not interleave:
 
 * SQLite runs in WAL mode and starts every transaction with `BEGIN IMMEDIATE`, which takes the
   write lock up front (a deferred transaction that reads and then writes fails with
-  SQLITE_BUSY_SNAPSHOT instead of waiting). `busy_timeout` makes the others wait their turn.
+  SQLITE_BUSY_SNAPSHOT instead of waiting). `busy_timeout` makes other processes wait their
+  turn; threads of one process (the portal's) queue on a lock first, because SQLite's busy
+  handler waits by sleeping up to 100 ms at a time, which under load becomes the latency.
 * PostgreSQL runs at READ COMMITTED; writers that need exclusion lock the case row
   (`SELECT … FOR UPDATE`) or a named advisory transaction lock (`lock_key`: the audit chain,
   a product being grouped, a rulebook's first use, the roster's workloads).
@@ -20,7 +22,8 @@ at the head revision, an older one is refused until `riskgate db upgrade`.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+import threading
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +56,9 @@ class Database:
             raise InvalidInput(f"RISKGATE_DATABASE_URL: port {port} is not a port number")
         self.url = url
         self.dialect = parsed.get_backend_name()
+        self._write_turn: AbstractContextManager[Any] = nullcontext()
         if self.dialect == "sqlite":
+            self._write_turn = threading.RLock()  # reentrant: a nested session cannot deadlock
             self.engine = self._sqlite_engine(parsed, "BEGIN IMMEDIATE")
             self.read_engine = self._sqlite_engine(parsed, "BEGIN")
         elif self.dialect == "postgresql":
@@ -104,7 +109,7 @@ class Database:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A transaction: committed if the block completes, rolled back if it raises."""
-        with Session(self.engine, expire_on_commit=False) as session:
+        with self._write_turn, Session(self.engine, expire_on_commit=False) as session:
             try:
                 yield session
                 session.commit()

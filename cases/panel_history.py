@@ -16,7 +16,7 @@ from sqlmodel import col, select
 from cases.db import Database
 from cases.lifecycle import Event
 from cases.models import AuditEvent
-from cases.panels import CONFLICT_PREFIX, NO_ANSWER_PREFIX
+from cases.panels import why_left
 from cases.store import Dossier
 
 PANEL_ACTIONS = ("panel.conflict_declared", "panel.deadlines", Event.ROUND_EXTENDED.value,
@@ -55,15 +55,6 @@ def _changes(event: AuditEvent) -> list[dict[str, Any]]:
     return found
 
 
-def _left(reason: str) -> dict[str, str]:
-    """Why a seat was given up, as a kind the report localises and the detail it names."""
-    if reason.startswith(CONFLICT_PREFIX):
-        return {"left_kind": "conflict_declared", "left_detail": reason[len(CONFLICT_PREFIX):]}
-    if reason.startswith(NO_ANSWER_PREFIX):
-        return {"left_kind": "no_answer", "left_detail": reason[len(NO_ANSWER_PREFIX):]}
-    return {"left_kind": "other", "left_detail": reason}
-
-
 def panel_history(db: Database, d: Dossier) -> dict[str, Any]:
     """Rounds with their deadlines, the panel's changes and the recorded dissent of case `d`."""
     with db.read_session() as session:
@@ -77,10 +68,12 @@ def panel_history(db: Database, d: Dossier) -> dict[str, Any]:
                        "deadline_at": r.deadline_at, "closed_at": r.closed_at,
                        "quorum": r.quorum, "experts": len({s.expert_id for s in versions}),
                        "revisions": sum(1 for s in versions if s.version > 1)})
-    dissent = [{"round_no": r["round_no"], "expert_id": s.expert_id, "text": s.dissent}
-               for r in rounds for s in d.scores_of(r["round_no"]) if s.dissent.strip()]
+    dissent = [{"round_no": r.round_no, "expert_id": s.expert_id, "text": s.dissent}
+               for r in sorted(d.rounds, key=lambda r: r.round_no)
+               for s in d.scores_of(r.round_no) if s.dissent.strip()]
     seats = [{"expert_id": s.expert_id, "role": s.role, "active": s.active,
-              **_left(s.left_reason), "left_at": s.left_at, "called_at": s.called_at}
+              **dict(zip(("left_kind", "left_detail"), why_left(s.left_reason), strict=True)),
+              "left_at": s.left_at, "called_at": s.called_at}
              for s in sorted(d.seats, key=lambda s: s.id or 0)]
     return {"rounds": rounds, "seats": seats,
             "changes": [c for e in events for c in _changes(e)], "dissent": dissent}

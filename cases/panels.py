@@ -28,6 +28,16 @@ CONFLICT_PREFIX = "conflict of interest: "
 NO_ANSWER_PREFIX = "no answer by the deadline of round "
 
 
+def why_left(reason: str) -> tuple[str, str]:
+    """Why a seat was given up, as a kind that pages and reports localise, and its detail
+    (the declared reason, the round): conflict_declared, no_answer or other."""
+    if reason.startswith(CONFLICT_PREFIX):
+        return "conflict_declared", reason[len(CONFLICT_PREFIX):]
+    if reason.startswith(NO_ANSWER_PREFIX):
+        return "no_answer", reason[len(NO_ANSWER_PREFIX):]
+    return "other", reason
+
+
 def profiles(db: Database) -> list[ExpertProfile]:
     return [ExpertProfile(id=e.id, name=e.name, affiliation=e.affiliation,
                           seniority=e.seniority, categories=tuple(e.categories),

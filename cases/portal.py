@@ -29,6 +29,7 @@ from cases.models import (
     ScoringRound,
     Signal,
 )
+from cases.panels import why_left
 
 
 @dataclass(frozen=True)
@@ -37,12 +38,16 @@ class Assignment:
     title: str
     role: str
     active: bool
-    left_reason: str
+    left_reason: str  # as stored; `left` is its kind and detail for the page
     round_no: int
     round_open: bool
     deadline_at: datetime | None
     submitted_version: int | None  # my latest version in the open round
     state: str
+
+    @property
+    def left(self) -> tuple[str, str]:
+        return why_left(self.left_reason)
 
     @property
     def can_open(self) -> bool:
@@ -118,6 +123,28 @@ def seat_of(session: Session, case_id: str, expert_id: str) -> PanelSeat:
     if seat is None or not seat.active or seat.role not in VOTING_ROLES:
         raise NotFound(f"no assignment {case_id} for expert {expert_id}")
     return seat
+
+
+@dataclass(frozen=True)
+class FormTarget:
+    """What a score post needs to know about the case: the open round and the scenarios."""
+
+    round_no: int | None  # None: no round is open
+    scenarios: list[int]
+
+
+def form_target(db: Database, expert_id: str, case_id: str) -> FormTarget:
+    """The open round and scenario numbers of a case the expert sits on (NotFound as in
+    expert_view): a score post reads this much, not the whole dossier."""
+    with db.read_session() as session:
+        seat_of(session, case_id, expert_id)
+        case = session.get(Case, case_id)
+        if case is None:
+            raise NotFound(f"no assignment {case_id} for expert {expert_id}")
+        current = _open_round(session, case)
+        numbers = list(session.exec(select(InjuryScenario.number).where(
+            InjuryScenario.case_id == case_id).order_by(col(InjuryScenario.number))).all())
+        return FormTarget(current.round_no if current else None, numbers)
 
 
 def expert_view(db: Database, expert_id: str, case_id: str) -> ExpertView:

@@ -166,6 +166,7 @@ def _yaml_rows(path: Path, text: str) -> list[tuple[int, Any]]:
             data["experts"], list):
         raise RosterError(path, [f"{path}: a YAML roster is a mapping with one key, `experts:`, "
                                  "holding a list of experts"])
+    assert isinstance(tree, yaml.MappingNode)  # the data is a mapping, so its node is
     items = tree.value[0][1].value
     rows = []
     for node, item in zip(items, data["experts"], strict=True):

@@ -304,7 +304,7 @@ def test_declaring_a_conflict_gives_the_seat_to_a_reserve_who_is_mailed(settings
     assert not left.active and "技术顾问" in left.left_reason
     assert [m.expert_id for m in mails] == [reserve] and "/e/" in mails[0].body
     assert client.get(f"/cases/{case_id}").status_code == 404
-    assert "已退出" in client.get("/").text
+    assert "已退出：申报利益冲突（" in client.get("/").text and "技术顾问" in client.get("/").text
     assert (Path(settings.home) / "mail").is_dir()  # delivered to files: no SMTP configured
     called = client_for(settings, db, app, reserve, case_id)
     assert called.get(f"/cases/{case_id}").status_code == 200

@@ -42,6 +42,9 @@ def running_portal(tmp_path):
     finally:
         web.terminate()
         web.wait(20)
+        # `riskgate web` starts the local Prefect server and runner it hands scores over to
+        subprocess.run([sys.executable, "-m", "flows.cli", "server", "stop"], env=env,
+                       cwd=REPO, capture_output=True, timeout=60)
 
 
 def test_the_same_store_reuses_the_portal_another_is_refused(running_portal, tmp_path):
