@@ -21,8 +21,8 @@ at the head revision, an older one is refused until `riskgate db upgrade`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 import threading
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any

@@ -24,6 +24,14 @@ class InvalidInput(RiskGateError):
     exit_code = 2
 
 
+class InvalidRows(InvalidInput):
+    """Several independent problems (a roster's bad rows), printed one per line."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
 class WrongState(RiskGateError):
     """The case is not at a point where this action is allowed (e.g. not waiting for scores)."""
 

@@ -46,8 +46,9 @@ class RosterError(ValueError):
     def __init__(self, path: Path, problems: list[str]) -> None:
         shown = problems[:MAX_PROBLEMS_SHOWN]
         more = len(problems) - len(shown)
-        super().__init__("\n".join(shown + ([f"… and {more} more"] if more else []))
-                         + f"\n{path}: {len(problems)} problem(s); nothing was imported")
+        self.lines = [*shown, *([f"… and {more} more"] if more else []),
+                      f"{path}: {len(problems)} problem(s); nothing was imported"]
+        super().__init__("\n".join(self.lines))
         self.problems = problems
 
 

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from sqlmodel import func, select
 
 from cases.models import AuditEvent, Case, Score, Signal
+from cases.signals import SignalIn
 from flows import gates
 from flows.cli import main
 from tests.conftest import SAMPLES
@@ -78,9 +79,7 @@ json_leaf = st.one_of(st.none(), st.booleans(), st.integers(min_value=-10**30,
 json_value = st.recursive(json_leaf, lambda inner: st.one_of(
     st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=12), inner, max_size=4)),
     max_leaves=12)
-FIELDS = ("channel", "reference", "received_at", "product", "title", "description",
-          "enterprise", "hazards", "substance_over_limit", "injuries", "lab_results",
-          "source_measure")
+FIELDS = tuple(SignalIn.model_fields)
 
 
 @st.composite

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import typer
 
-from cases.errors import RiskGateError
+from cases.errors import InvalidRows, RiskGateError
 from cases.text import neutralise
 from flows.cli import (
     audit_cmd,
@@ -44,11 +44,12 @@ app.command(name="demo")(demo_cmd.demo)
 app.command(name="web")(portal_cmd.web)
 
 
-def _fail(message: str, code: int) -> None:
-    """On stderr, one line per line of the message (a roster's bad rows), each with its
-    whitespace collapsed and control characters shown, not obeyed."""
-    lines = [neutralise(" ".join(line.split())) for line in message.splitlines() if line.strip()]
-    print("error: " + "\n  ".join(lines or [""]), file=sys.stderr)
+def _fail(message: str | list[str], code: int) -> None:
+    """On stderr: one line, whitespace collapsed and control characters shown, not obeyed; or,
+    for several problems (InvalidRows), one such line each."""
+    lines = [message] if isinstance(message, str) else message
+    shown = [neutralise(" ".join(line.split())) for line in lines]
+    print("error: " + "\n  ".join(shown), file=sys.stderr)
     sys.exit(code)
 
 
@@ -56,6 +57,8 @@ def main(argv: list[str] | None = None) -> None:
     command = typer.main.get_command(app)
     try:
         code = command.main(args=argv, prog_name="riskgate", standalone_mode=False)
+    except InvalidRows as exc:
+        _fail(exc.lines, exc.exit_code)
     except RiskGateError as exc:
         _fail(str(exc), exc.exit_code)
     except typer.Exit as exc:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from cases import lifecycle, store
-from cases.errors import InvalidInput, WrongState
+from cases.errors import InvalidInput, InvalidRows, WrongState
 from cases.intake import open_case
 from cases.signals import read_signal_file
 from cases.views import case_summary
@@ -295,12 +295,12 @@ def lab_submit(
 
 
 def _import_roster(path: Path, *, dry_run: bool, as_json: bool) -> None:
-    from experts.roster import load_roster
+    from experts.roster import RosterError, load_roster
 
     try:
         profiles = load_roster(path)
-    except ValueError as exc:
-        raise InvalidInput(str(exc)) from None
+    except RosterError as exc:
+        raise InvalidRows(exc.lines) from None
     if dry_run:
         result = {"file": str(path), "experts": len(profiles), "dry_run": True}
         if as_json:

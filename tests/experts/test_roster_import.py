@@ -186,3 +186,26 @@ def test_the_imported_fields_reach_the_panel_rules(db, tmp_path, settings):
     result = assign([request], profiles(db), {}, Protocol(), on=date(2026, 12, 1))
     out = {e.expert_id: (e.reason, e.detail) for e in result.selections["C-1"].excluded}
     assert out["Y001"] == ("conflict_employment", "宁波乐童玩具有限公司 2015–2024")
+
+
+def test_the_documented_example_roster_imports(db):
+    """docs/roster-example.csv, which the README points to, is a valid roster."""
+    from tests.conftest import REPO
+
+    profiles_ = load_roster(REPO / "docs" / "roster-example.csv")
+    assert [p.id for p in profiles_] == ["R001", "R002", "R003"]
+    assert profiles_[1].name == "Maria Rossi" and profiles_[1].lab_methods == (
+        "IEC 60335-1", "IEC 60598-1")
+    assert profiles_[1].employment == ({"enterprise": "Acme Heaters S.r.l.", "from": 2015,
+                                        "to": 2021},)
+
+
+def test_control_characters_in_a_bad_row_cannot_forge_output_lines(capsys, db, tmp_path):
+    path = tmp_path / "roster.yaml"
+    path.write_text('experts:\n  - {id: "X\\nerror: forged\\u001b[31m", name: a, affiliation: b, '
+                    "seniority: 1, hazards: [choking]}\n", encoding="utf-8")
+    code, _, err = run(capsys, "experts", "import", str(path))
+    assert code == 2
+    lines = err.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("error: ") and "forged" in lines[0]
+    assert "\x1b" not in err and lines[1].endswith("1 problem(s); nothing was imported")
