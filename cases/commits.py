@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -101,7 +102,7 @@ class WorkloadCheck:
     """Re-checked under the roster lock when seats are committed."""
 
     experts: tuple[str, ...]
-    cap: int
+    caps: Mapping[str, int]  # each expert's cap (their own or the protocol's, the lower)
 
 
 @dataclass
@@ -176,10 +177,10 @@ def _check_workload(db: Database, session: Session, case_id: str,
                     check: WorkloadCheck) -> None:
     db.lock_key(session, "riskgate:roster-workload")
     counts = seat_counts(session, except_case=case_id, experts=check.experts)
-    over = sorted(e for e in check.experts if counts.get(e, 0) >= check.cap)
+    over = sorted(e for e in check.experts if counts.get(e, 0) >= check.caps[e])
     if over:
-        raise SeatsTaken(f"case {case_id}: experts {', '.join(over)} reached the workload cap "
-                         f"({check.cap}) while the panel was being chosen")
+        raise SeatsTaken(f"case {case_id}: experts {', '.join(over)} reached their workload "
+                         "cap while the panel was being chosen")
 
 
 def clear_staging(home: Path, case_id: str, name: str) -> None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -56,9 +56,10 @@ class Database:
             raise InvalidInput(f"RISKGATE_DATABASE_URL: port {port} is not a port number")
         self.url = url
         self.dialect = parsed.get_backend_name()
-        self._write_turn: AbstractContextManager[Any] = nullcontext()
+        self._write_lock: threading.Lock | None = None
+        self._turn_holder = threading.local()
         if self.dialect == "sqlite":
-            self._write_turn = threading.RLock()  # reentrant: a nested session cannot deadlock
+            self._write_lock = threading.Lock()
             self.engine = self._sqlite_engine(parsed, "BEGIN IMMEDIATE")
             self.read_engine = self._sqlite_engine(parsed, "BEGIN")
         elif self.dialect == "postgresql":
@@ -109,13 +110,35 @@ class Database:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A transaction: committed if the block completes, rolled back if it raises."""
-        with self._write_turn, Session(self.engine, expire_on_commit=False) as session:
+        with self._write_turn(), Session(self.engine, expire_on_commit=False) as session:
             try:
                 yield session
                 session.commit()
             except BaseException:
                 session.rollback()
                 raise
+
+    @contextmanager
+    def _write_turn(self) -> Iterator[None]:
+        """On SQLite, this process's writers one at a time, as long as SQLite's busy timeout
+        would let them wait. A second write transaction in the thread that holds one could
+        never start (SQLite's lock is the outer one's): it is refused at once."""
+        lock = self._write_lock
+        if lock is None:
+            yield
+            return
+        if getattr(self._turn_holder, "held", False):
+            raise RuntimeError("a write transaction was opened inside another in the same "
+                               "thread; SQLite would wait for itself")
+        if not lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
+            raise StoreUnavailable("the case store stayed busy for "
+                                   f"{SQLITE_BUSY_TIMEOUT_MS // 1000} s; try again")
+        self._turn_holder.held = True
+        try:
+            yield
+        finally:
+            self._turn_holder.held = False
+            lock.release()
 
     @contextmanager
     def read_session(self) -> Iterator[Session]:

@@ -268,9 +268,11 @@ def extend_round(db: Database, settings: Settings, case_id: str, *, days: int, b
 def seat_more(db: Database, settings: Settings, case_id: str, *, by: str,
               now: datetime | None = None) -> Change:
     """Staff seat experts from the roster on a round that can no longer reach its quorum: as
-    many as the quorum lacks, the best-ranked eligible experts who have not sat on this panel
-    (experts.assignment.best_eligible), each mailed, with the round's fresh deadline; the round
-    waits for scores again. Too few eligible experts: nothing changes, and the error says why."""
+    many as the quorum lacks, the best eligible experts who have not sat on this panel (a
+    senior first if none sits, then someone for each hazard no one sitting knows:
+    experts.assignment.best_eligible), each mailed. The round gets a fresh deadline, for the
+    members still to answer as well, and waits for scores again. Too few eligible experts:
+    nothing changes, and the error says why."""
     from experts.assignment import best_eligible  # pulls in scipy; only seating needs it
 
     moment = now or utcnow()
@@ -289,10 +291,14 @@ def seat_more(db: Database, settings: Settings, case_id: str, *, by: str,
         protocol = Protocol.from_dict(current.protocol)
         submitted, pending, quorum = _round_state(session, case, moment)
         needed = quorum - submitted - pending
-        taken = frozenset(session.exec(select(PanelSeat.expert_id).where(
-            PanelSeat.case_id == case_id)).all())
+        held = session.exec(select(PanelSeat).where(PanelSeat.case_id == case_id)).all()
+        taken = frozenset(s.expert_id for s in held)
+        sitting_ids = {s.expert_id for s in held if s.active and s.role in VOTING_ROLES}
+        sitting = [e for e in roster if e.id in sitting_ids]
+        db.lock_key(session, "riskgate:roster-workload")  # as a panel's commit: caps hold
         seats, excluded = best_eligible(request, roster, seat_counts(session), protocol,
-                                        on=moment.date(), count=needed, taken=taken)
+                                        on=moment.date(), count=needed, taken=taken,
+                                        sitting=sitting)
         if len(seats) < needed:
             why = ", ".join(sorted({e.reason for e in excluded})) or "none excluded"
             raise InvalidInput(
@@ -304,6 +310,11 @@ def seat_more(db: Database, settings: Settings, case_id: str, *, by: str,
         current.deadline_at = deadline
         rows: list[Any] = [current]
         notices: list[Notice] = []
+        scored = set(latest_scores(session, case_id, current.round_no))
+        for member in held:  # who still has to answer gets the round's new deadline too
+            if member.expert_id in sitting_ids and member.expert_id not in scored:
+                member.deadline_at, member.reminded_round = deadline, 0
+                rows.append(member)
         for seat in seats:
             row = PanelSeat(case_id=case_id, expert_id=seat.expert_id, role=seat.role,
                             match=seat.match, reasons=list(seat.reasons), seated_at=moment,

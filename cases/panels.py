@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date
 from typing import TYPE_CHECKING
 
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from cases import names, store
 from cases.db import Database
@@ -59,23 +59,21 @@ def request_for(db: Database, d: Dossier) -> PanelRequest:
                         hazards=tuple(d.case.hazards),
                         parties=keys | store.enterprise_aliases(db, keys),
                         enterprises=(*found.names, *found.codes, *found.groups),
-                        reporters=frozenset(names.name_key(s.reporter) for s in d.signals
-                                            if s.reporter),
+                        reporters=names.keys([s.reporter for s in d.signals]),
                         lab_items=tuple(f"{r.item} {r.standard}".strip()
                                         for r in d.lab_results),
                         declared=declared)
 
 
-def queue(db: Database, case_id: str) -> list[str]:
+def queue(session: Session, case_id: str) -> list[str]:
     """The case and the cases ahead of or behind it at the panel gate that are about to be
     seated (active, no seat yet), oldest first. A case waiting for staff there holds nothing
     back: it joins the queue when it is taken up again."""
-    with db.read_session() as session:
-        seated = select(PanelSeat.case_id).distinct()
-        rows = session.exec(select(Case.id).where(
-            Case.gate == PANEL_GATE, col(Case.id).not_in(seated),
-            (Case.state == ACTIVE) | (Case.id == case_id))
-            .order_by(col(Case.created_at), col(Case.id))).all()
+    seated = select(PanelSeat.case_id).distinct()
+    rows = session.exec(select(Case.id).where(
+        Case.gate == PANEL_GATE, col(Case.id).not_in(seated),
+        (Case.state == ACTIVE) | (Case.id == case_id))
+        .order_by(col(Case.created_at), col(Case.id))).all()
     return list(rows) if case_id in rows else [case_id, *rows]
 
 
@@ -83,11 +81,12 @@ def plan(db: Database, d: Dossier, protocol: Protocol, *, on: date | None = None
     """Panels for the case `d` and the cases queued with it at the panel gate, jointly."""
     from experts.assignment import assign
 
+    with db.read_session() as session:  # one snapshot: a case seated since is in neither
+        waiting = queue(session, d.case.id)
+        seats = store.seat_counts(session)
     requests = [request_for(db, d) if case_id == d.case.id
-                else request_for(db, store.load_dossier(db, case_id))
-                for case_id in queue(db, d.case.id)]
-    return assign(requests, profiles(db), store.open_seats(db), protocol,
-                  on=on or utcnow().date())
+                else request_for(db, store.load_dossier(db, case_id)) for case_id in waiting]
+    return assign(requests, profiles(db), seats, protocol, on=on or utcnow().date())
 
 
 def could_seat(db: Database, d: Dossier, protocol: Protocol | None = None) -> bool:

@@ -197,11 +197,13 @@ def roster(db: Database) -> list[Expert]:
 
 def seat_counts(session: Session, *, except_case: str | None = None,
                 experts: Iterable[str] | None = None) -> dict[str, int]:
-    """Voting seats each expert holds on cases that are not closed (the workload), in the
-    caller's transaction: the panel gate's choice and its commit's re-check count alike."""
+    """Voting seats each expert holds (not given up) on cases that are not closed (the
+    workload), in the caller's transaction: the panel gate's choice and its commit's re-check
+    count alike."""
     query = (select(PanelSeat.expert_id, func.count())
              .join(Case, col(Case.id) == PanelSeat.case_id)
-             .where(Case.state != "closed", col(PanelSeat.role).in_(VOTING_ROLES)))
+             .where(Case.state != "closed", col(PanelSeat.role).in_(VOTING_ROLES),
+                    col(PanelSeat.active).is_(True)))
     if except_case is not None:
         query = query.where(Case.id != except_case)
     if experts is not None:

@@ -11,21 +11,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from cases import names
 
 if TYPE_CHECKING:
     from experts.panel import ExpertProfile, PanelRequest
 
+# In the order they are checked.
 ExclusionReason = Literal[
-    "inactive", "conflict_declared", "conflict_enterprise", "conflict_affiliation",
-    "conflict_group", "conflict_employment", "conflict_signalled", "unavailable",
-    "no_expertise", "workload_cap"]
-EXCLUSION_ORDER: tuple[ExclusionReason, ...] = (
-    "inactive", "conflict_declared", "conflict_enterprise", "conflict_affiliation",
-    "conflict_group", "conflict_employment", "conflict_signalled", "unavailable",
-    "no_expertise", "workload_cap")
+    "invalid_roster_data", "inactive", "conflict_declared", "conflict_enterprise",
+    "conflict_affiliation", "conflict_group", "conflict_employment", "conflict_signalled",
+    "unavailable", "no_expertise", "workload_cap"]
+EXCLUSION_ORDER: tuple[ExclusionReason, ...] = get_args(ExclusionReason)
 
 
 @dataclass(frozen=True)
@@ -46,19 +44,38 @@ def cap_of(expert: ExpertProfile, protocol_cap: int) -> int:
 
 def _employment_conflict(expert: ExpertProfile, request: PanelRequest, on: date,
                          years: int) -> str | None:
+    """Work for a party of the case that lasts, or ended in one of the last `years` calendar
+    years (ended 2023, judged in 2026 with 3 years: a conflict)."""
     for job in expert.employment:
-        ended = job.get("to")
+        ended = job["to"]
         if (ended is None or int(ended) >= on.year - years) \
-                and names.declared_key(str(job.get("enterprise", ""))) in request.parties:
-            return f"{job.get('enterprise')} {job.get('from')}–{'' if ended is None else ended}"
+                and names.declared_key(str(job["enterprise"])) in request.parties:
+            return f"{job['enterprise']} {int(job['from'])}–{'' if ended is None else int(ended)}"
     return None
 
 
 def _unavailable(expert: ExpertProfile, on: date, until: date) -> str | None:
+    """A period of unavailability that overlaps the round (`on`..`until`, both included)."""
     for period in expert.unavailable:
         start, end = date.fromisoformat(period["from"]), date.fromisoformat(period["to"])
         if start <= until and end >= on:
             return f"{start.isoformat()}..{end.isoformat()}"
+    return None
+
+
+def _stored_data_problem(expert: ExpertProfile) -> str | None:
+    """What is wrong with an entry stored by other means than the roster import (its periods
+    and jobs are read as the import writes them), or None."""
+    try:
+        for period in expert.unavailable:
+            date.fromisoformat(period["from"]), date.fromisoformat(period["to"])
+        for job in expert.employment:
+            str(job["enterprise"]), int(job["from"])
+            if job["to"] is not None:
+                int(job["to"])
+    except (KeyError, TypeError, ValueError) as exc:
+        return f"unreadable unavailable/employment entry ({type(exc).__name__}: {exc}); " \
+               "re-import the expert"
     return None
 
 
@@ -70,6 +87,9 @@ def exclusion(request: PanelRequest, expert: ExpertProfile, *, match: int, seats
     the expert holds now, `cap` their limit; work for a party of the case that ended fewer than
     `employment_years` years before `on` is a conflict.
     """
+    problem = _stored_data_problem(expert)
+    if problem:
+        return Exclusion(expert.id, "invalid_roster_data", problem)
     if not expert.active:
         return Exclusion(expert.id, "inactive", "")
     if expert.id in request.declared:

@@ -163,11 +163,13 @@ def _yaml_rows(path: Path, text: str) -> list[tuple[int, Any]]:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise RosterError(path, [f"{path}: cannot read roster: {exc}"]) from None
+    except (ValueError, TypeError) as exc:  # a scalar YAML cannot build, e.g. 2026-13-01
+        raise RosterError(path, [f"{path}: cannot read roster: {exc}"]) from None
     if not isinstance(data, dict) or set(data) != {"experts"} or not isinstance(
-            data["experts"], list):
+            data["experts"], list) or not isinstance(tree, yaml.MappingNode) \
+            or len(tree.value) != 1:
         raise RosterError(path, [f"{path}: a YAML roster is a mapping with one key, `experts:`, "
-                                 "holding a list of experts"])
-    assert isinstance(tree, yaml.MappingNode)  # the data is a mapping, so its node is
+                                 "given once, holding a list of experts"])
     items = tree.value[0][1].value
     rows = []
     for node, item in zip(items, data["experts"], strict=True):
@@ -179,7 +181,9 @@ def _yaml_rows(path: Path, text: str) -> list[tuple[int, Any]]:
 
 
 def _split(cell: str) -> list[str]:
-    return [part.strip() for part in cell.split(LIST_SEPARATOR) if part.strip()]
+    """A cell's list items; a full-width ；, as Chinese input methods type it, separates too."""
+    return [part.strip() for part in cell.replace("；", LIST_SEPARATOR).split(LIST_SEPARATOR)
+            if part.strip()]
 
 
 def _csv_period(text: str) -> dict[str, str]:

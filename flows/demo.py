@@ -136,7 +136,7 @@ def demo_cases(count: int, tag: str) -> list[DemoCase]:
     return cases
 
 
-def seed_roster(settings: Settings) -> int:
+def seed_roster(settings: Settings) -> store.RosterChange:
     return store.upsert_experts(database(settings.database_url), load_roster(DEMO_ROSTER),
                                 actor=DEMO_ACTOR)
 

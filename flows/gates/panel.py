@@ -13,6 +13,7 @@ from cases.models import utcnow
 from cases.panels import plan, profiles, request_for
 from cases.scenarios import default_scenario
 from cases.store import Dossier
+from experts.conflicts import cap_of
 from experts.notices import notice
 from experts.protocol import Protocol
 from flows.gates.common import (
@@ -65,8 +66,9 @@ def step(ctx: StepContext, d: Dossier) -> StepResult:
                 case_fields={"waiting_reason": ""},
                 seats=[{"expert_id": s.expert_id, "role": s.role, "match": s.match,
                         "reasons": list(s.reasons)} for s in selection.seats],
-                workload=WorkloadCheck(tuple(s.expert_id for s in selection.voting),
-                                       protocol.max_open_seats),
+                workload=WorkloadCheck(
+                    tuple(s.expert_id for s in selection.voting),
+                    {e.id: cap_of(e, protocol.max_open_seats) for e in roster}),
                 open_round=RoundOpening(1, protocol.quorum, protocol.to_dict(), None,
                                         deadline),
                 scenarios=[] if scenarios.of_case(ctx.db, d.case.id)

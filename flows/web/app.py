@@ -171,7 +171,7 @@ def create_app(settings: Settings, *, start: Starter = start_continuation) -> Fa
     identity = settings.portal_identity()
 
     @app.get("/healthz", response_class=PlainTextResponse)
-    def healthz() -> str:
+    async def healthz() -> str:  # on the event loop: a busy store thread pool cannot delay it
         return f"ok {identity}"
 
     @app.get(links.LINK_PATH + "{token}")
@@ -300,7 +300,8 @@ def create_app(settings: Settings, *, start: Starter = start_continuation) -> Fa
         if isinstance(checked, Response):
             return checked
         who, fields = checked
-        sessions.set_lang(db, who.token, "en" if fields.get("lang") == "en" else "zh")
+        await run_in_threadpool(sessions.set_lang, db, who.token,
+                                "en" if fields.get("lang") == "en" else "zh")
         back = fields.get("next", "/")
         if not back.startswith("/") or back.startswith("//") or "\\" in back:
             back = "/"
@@ -314,7 +315,7 @@ def create_app(settings: Settings, *, start: Starter = start_continuation) -> Fa
         fields = await posted(request, who)
         if fields is None:
             return message(request, "ui.csrf", 403)
-        sessions.end(db, who.token)
+        await run_in_threadpool(sessions.end, db, who.token)
         response = RedirectResponse("/", status_code=303)
         response.delete_cookie(COOKIE, path="/")
         return response

@@ -209,3 +209,21 @@ def test_control_characters_in_a_bad_row_cannot_forge_output_lines(capsys, db, t
     lines = err.splitlines()
     assert len(lines) == 2 and lines[0].startswith("error: ") and "forged" in lines[0]
     assert "\x1b" not in err and lines[1].endswith("1 problem(s); nothing was imported")
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    (GOOD_YAML.replace("from: 2026-12-24", "from: 2026-13-01"), "cannot read roster"),
+    (GOOD_YAML + "experts: []\n", "given once"),
+])
+def test_yaml_that_cannot_be_built_is_a_clear_error(tmp_path, text, problem):
+    path = tmp_path / "roster.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(RosterError, match=problem):
+        load_roster(path)
+
+
+def test_a_full_width_semicolon_separates_list_items_too(tmp_path):
+    path = tmp_path / "roster.csv"
+    path.write_text(f"{HEADER}\nX1,王一,某院,,,,10,toys,choking,,,,,宁波乐童玩具有限公司；乐童控股集团,\n",
+                    encoding="utf-8")
+    assert load_roster(path)[0].conflicts == ("宁波乐童玩具有限公司", "乐童控股集团")

@@ -186,8 +186,8 @@ def test_no_eligible_panel_waits_for_staff_and_is_taken_up_when_experts_free_up(
     assert states[:6] == ["awaiting_scores"] * 6
     seventh = store.get_case(db, ids[6])
     assert (seventh.gate, seventh.state) == ("panel", "awaiting_staff")
-    assert seventh.waiting_reason.startswith("only ") and "workload_cap" in \
-        seventh.waiting_reason
+    assert seventh.waiting_reason.startswith("no panel for category toys: only ") and \
+        "workload_cap" in seventh.waiting_reason
     assert not any(r.gate == "panel" for r in store.load_dossier(db, ids[6]).reports)
     starts = Starts(settings)
     assert sweep_once(settings, start=starts, states_of=completed).panels_retried == []
