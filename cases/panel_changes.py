@@ -290,7 +290,7 @@ def seat_more(db: Database, settings: Settings, case_id: str, *, by: str,
                              f"{case.state}, gate {case.gate})")
         protocol = Protocol.from_dict(current.protocol)
         submitted, pending, quorum = _round_state(session, case, moment)
-        needed = quorum - submitted - pending
+        needed = max(1, quorum - submitted - pending)
         held = session.exec(select(PanelSeat).where(PanelSeat.case_id == case_id)).all()
         taken = frozenset(s.expert_id for s in held)
         sitting_ids = {s.expert_id for s in held if s.active and s.role in VOTING_ROLES}
@@ -315,8 +315,12 @@ def seat_more(db: Database, settings: Settings, case_id: str, *, by: str,
             if member.expert_id in sitting_ids and member.expert_id not in scored:
                 member.deadline_at, member.reminded_round = deadline, 0
                 rows.append(member)
-        for seat in seats:
-            row = PanelSeat(case_id=case_id, expert_id=seat.expert_id, role=seat.role,
+        chairless = not any(s.active and s.role == "chair" for s in held)
+        seniority = {e.id: e.seniority for e in roster}
+        for seat in sorted(seats, key=lambda s: -seniority.get(s.expert_id, 0)):
+            role = "chair" if chairless else seat.role  # no chair left: the most senior chairs
+            chairless = False
+            row = PanelSeat(case_id=case_id, expert_id=seat.expert_id, role=role,
                             match=seat.match, reasons=list(seat.reasons), seated_at=moment,
                             called_at=moment, deadline_at=deadline)
             session.add(row)
