@@ -84,8 +84,8 @@ def exclusion(request: PanelRequest, expert: ExpertProfile, *, match: int, seats
     """The first rule that keeps `expert` off this case's panel, or None if they may sit.
 
     `on`..`until` is the first round (the panel is asked to sit then); `seats` the voting seats
-    the expert holds now, `cap` their limit; work for a party of the case that ended fewer than
-    `employment_years` years before `on` is a conflict.
+    the expert holds now, `cap` their limit; work for a party of the case that lasts or ended
+    in one of the last `employment_years` calendar years is a conflict.
     """
     problem = _stored_data_problem(expert)
     if problem:
