@@ -5,7 +5,7 @@ own home under RISKGATE_HOME (SQLite), and a runner (`python -m flows.runner`) t
 deployments so that continuations can be launched while no CLI process is running. With
 PREFECT_API_URL set, that server is used and only the runner is started. Both run detached in
 their own sessions; pid files and logs live under RISKGATE_HOME/run and RISKGATE_HOME/logs.
-`riskgate server stop` stops them.
+`riskgate server stop` stops them. Spawning, pid files and stopping are flows/processes.py.
 
 Port: the server gets PREFECT_SERVER_API_PORT (not `--port`, which leaves the UI calling 4200;
 prefect field notes §1.2).
@@ -14,23 +14,30 @@ prefect field notes §1.2).
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 import httpx
 
 from cases.config import Settings
-from cases.errors import RiskGateError
 from cases.secret_files import owner_only_secret
-from flows.deployments import PREFECT_YAML, REPO_ROOT
+from flows.deployments import PREFECT_YAML
+from flows.processes import (
+    StackError,
+    alive,
+    answer,
+    answers,
+    log_tail,
+    ours,
+    read_pid,
+    spawn,
+    stop,
+    wait_until_healthy,
+)
 
 SERVER_START_TIMEOUT = 120.0
 RUNNER_READY_TIMEOUT = 90.0
@@ -38,10 +45,6 @@ RUNNER_POLL_SECONDS = "1"
 # A runner that polled within this many seconds may still be alive; half of it is how long we
 # watch whether it polls again (ours poll every second, and the server records it within ~2 s).
 FOREIGN_RUNNER_WINDOW = 6.0
-
-
-class StackError(RiskGateError):
-    exit_code = 5
 
 
 AUTH_USER = "riskgate"
@@ -94,115 +97,8 @@ class Stack:
     runner: str  # started | reused | workers (deployed to a work pool, run by workers)
 
 
-def _answer(url: str) -> str | None:
-    """The body of a 200 answer within 2 s (a health check), None for no such answer."""
-    try:
-        response = httpx.get(url, timeout=2.0)
-    except httpx.HTTPError:
-        return None
-    return response.text if response.status_code == 200 else None
-
-
-def _answers(url: str) -> bool:
-    return _answer(url) is not None
-
-
 def _healthy(api_url: str) -> bool:
-    return _answers(f"{api_url}/health")
-
-
-def _pid_file(settings: Settings, name: str) -> Path:
-    return settings.run_dir / f"{name}.json"
-
-
-def _read_pid(settings: Settings, name: str) -> dict | None:
-    try:
-        record = json.loads(_pid_file(settings, name).read_text())
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) and isinstance(record.get("pid"), int) else None
-
-
-# What the command line of each process we start contains: a pid file whose pid now belongs to
-# another program (the pid was reused after a reboot or a crash) is not ours to signal.
-MARKERS = {"prefect-server": "prefect server start", "runner": "flows.runner",
-           "web": "flows.cli web"}
-
-
-def _started_at(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot (/proc/PID/stat, field 22): with the
-    pid, it names one process, even after the pid is reused."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]
-
-
-def _command_line(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(
-            errors="replace")
-    except OSError:
-        return ""
-
-
-def _ours(record: dict | None, name: str) -> bool:
-    """The pid file's process is alive and is the one this home started: same start time and
-    the expected command line. Where /proc is missing, an alive pid is taken as ours."""
-    if not record or not _alive(record["pid"]):
-        return False
-    if not Path("/proc").is_dir():
-        return True
-    started = _started_at(record["pid"])
-    return (started is not None and started == record.get("started")
-            and MARKERS[name] in _command_line(record["pid"]))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie child of ours counts as dead
-        waited, _ = os.waitpid(pid, os.WNOHANG)
-        return waited == 0
-    except ChildProcessError:
-        return True
-
-
-LOG_ROTATE_BYTES = 10_000_000  # a process's log is rotated when it starts past this size
-
-
-def _spawn(settings: Settings, name: str, command: list[str], env: dict[str, str],
-           extra: dict) -> int:
-    settings.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    settings.logs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if _ours(_read_pid(settings, name), name):  # never overwrite the record of a live one
-        raise StackError(f"this RISKGATE_HOME's {name} is running already (pid file "
-                         f"{_pid_file(settings, name)}); `riskgate server stop` first")
-    log_path = settings.logs_dir / f"{name}.log"
-    if log_path.exists() and log_path.stat().st_size > LOG_ROTATE_BYTES:
-        log_path.replace(log_path.with_suffix(".log.1"))
-    log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
-                               stderr=subprocess.STDOUT, env={**os.environ, **env},
-                               cwd=REPO_ROOT, start_new_session=True)
-    log.close()
-    record = {"pid": process.pid, "started": _started_at(process.pid), **extra}
-    _pid_file(settings, name).write_text(json.dumps(record))
-    return process.pid
-
-
-def _log_tail(settings: Settings, name: str, lines: int = 5) -> str:
-    try:
-        text = (settings.logs_dir / f"{name}.log").read_text(errors="replace")
-    except OSError:
-        return ""
-    tail = [line for line in text.splitlines() if line.strip()][-lines:]
-    return " | ".join(tail)[-400:]
+    return answers(f"{api_url}/health")
 
 
 def _ensure_server(settings: Settings, say: Callable[[str], None]) -> str:
@@ -210,17 +106,19 @@ def _ensure_server(settings: Settings, say: Callable[[str], None]) -> str:
         if not _healthy(settings.api_url):
             raise StackError(f"PREFECT_API_URL={settings.api_url} is not answering /health")
         return "external"
-    ours = _read_pid(settings, "prefect-server")
-    if _ours(ours, "prefect-server") and ours and ours.get("port") != settings.prefect_port:
-        raise StackError(f"this RISKGATE_HOME's Prefect server runs on port {ours.get('port')}, "
-                         f"not {settings.prefect_port}: set RISKGATE_PREFECT_PORT="
-                         f"{ours.get('port')}, or `riskgate server stop` it first")
+    recorded = read_pid(settings, "prefect-server")
+    if ours(recorded, "prefect-server") and recorded \
+            and recorded.get("port") != settings.prefect_port:
+        raise StackError(f"this RISKGATE_HOME's Prefect server runs on port "
+                         f"{recorded.get('port')}, not {settings.prefect_port}: set "
+                         f"RISKGATE_PREFECT_PORT={recorded.get('port')}, or `riskgate server "
+                         "stop` it first")
     if _healthy(settings.api_url):
-        mine = _ours(ours, "prefect-server")
+        mine = ours(recorded, "prefect-server")
         if mine and _protected(settings) is False:
             say("restarting this home's Prefect server: it was started without the API secret")
-            _stop(settings, "runner")
-            _stop(settings, "prefect-server")
+            stop(settings, "runner")
+            stop(settings, "prefect-server")
             return _ensure_server(settings, say)
         if not _accepts_our_secret(settings):
             raise StackError(f"the Prefect server answering on {settings.api_url} was not "
@@ -239,28 +137,12 @@ def _ensure_server(settings: Settings, say: Callable[[str], None]) -> str:
            "PREFECT_SERVER_API_PORT": str(settings.prefect_port),
            "PREFECT_SERVER_API_AUTH_STRING": api_secret(settings)}
     env.pop("PREFECT_API_URL")  # the server must not call itself
-    pid = _spawn(settings, "prefect-server",
+    pid = spawn(settings, "prefect-server",
                  [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1"],
                  env, {"port": settings.prefect_port})
-    _wait_until_healthy(settings, "prefect-server", "the Prefect server", pid,
+    wait_until_healthy(settings, "prefect-server", "the Prefect server", pid,
                         f"{settings.api_url}/health", SERVER_START_TIMEOUT)
     return "started"
-
-
-def _wait_until_healthy(settings: Settings, name: str, what: str, pid: int, health: str,
-                        timeout: float) -> None:
-    """Wait for a process this home just spawned to answer its health URL; a process that
-    exits, or does not answer in time, is a StackError naming its log."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if _answers(health):
-            return
-        if not _alive(pid):
-            raise StackError(f"{what} exited while starting: " + _log_tail(settings, name)
-                             + f" (log: {settings.logs_dir / f'{name}.log'})")
-        time.sleep(0.25)
-    raise StackError(f"{what} did not answer within {timeout:.0f} s "
-                     f"(log: {settings.logs_dir / f'{name}.log'})")
 
 
 def _runner_fingerprint(settings: Settings) -> str:
@@ -344,25 +226,25 @@ def _ensure_runner(settings: Settings, say: Callable[[str], None]) -> str:
             # (the at-scale mode); this machine starts no runner of its own.
             return "workers"
     fingerprint = _runner_fingerprint(settings)
-    current = _read_pid(settings, "runner")
-    if _ours(current, "runner") and current:
+    current = read_pid(settings, "runner")
+    if ours(current, "runner") and current:
         if current.get("fingerprint") == fingerprint:
             return "reused"
         say("restarting the runner (its server, store or prefect.yaml changed)")
-        _stop(settings, "runner")
+        stop(settings, "runner")
     _refuse_a_foreign_runner(settings)
     say("starting the RiskGate runner (serves the deployments in prefect.yaml)")
     env = {**prefect_env(settings), **settings.child_env(),
            "PREFECT_RUNNER_POLL_FREQUENCY": RUNNER_POLL_SECONDS}
     started = time.time()
-    pid = _spawn(settings, "runner", [sys.executable, "-m", "flows.runner"], env,
+    pid = spawn(settings, "runner", [sys.executable, "-m", "flows.runner"], env,
                  {"fingerprint": fingerprint})
     deadline = time.monotonic() + RUNNER_READY_TIMEOUT
     while time.monotonic() < deadline:
         if _deployment_ready(settings, started):
             return "started"
-        if not _alive(pid):
-            raise StackError("the runner exited while starting: " + _log_tail(settings, "runner")
+        if not alive(pid):
+            raise StackError("the runner exited while starting: " + log_tail(settings, "runner")
                              + f" (log: {settings.logs_dir / 'runner.log'})")
         time.sleep(0.25)
     raise StackError(f"the runner did not serve its deployments within "
@@ -377,26 +259,6 @@ def ensure_stack(settings: Settings, say: Callable[[str], None] = lambda _: None
                  server=server, runner=runner)
 
 
-def _stop(settings: Settings, name: str, timeout: float = 15.0) -> bool:
-    """Stop a process this home started; a stale pid file (its pid now another program's) is
-    removed without signalling anything."""
-    current = _read_pid(settings, name)
-    _pid_file(settings, name).unlink(missing_ok=True)
-    if not current or not _ours(current, name):
-        return False
-    pid = current["pid"]
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return False
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _alive(pid):
-        time.sleep(0.1)
-    if _alive(pid):
-        os.killpg(pid, signal.SIGKILL)
-    return True
-
-
 WEB_START_TIMEOUT = 30.0
 
 
@@ -404,29 +266,29 @@ def ensure_web(settings: Settings, say: Callable[[str], None] = lambda _: None) 
     """Start the expert portal in the background (`riskgate web`), or reuse the one already
     answering on RISKGATE_WEB_URL; 'started' or 'reused'."""
     health = f"{settings.public_url}/healthz"
-    answer = _answer(health)
-    if answer == f"ok {settings.portal_identity()}":
+    answered = answer(health)
+    if answered == f"ok {settings.portal_identity()}":
         return "reused"
-    if answer is not None:
+    if answered is not None:
         raise StackError(f"{settings.public_url} is taken by another portal (another "
                          f"RISKGATE_HOME or case store); stop it, or set RISKGATE_WEB_PORT "
                          f"to a free port")
     say(f"starting the expert portal on {settings.public_url}")
-    pid = _spawn(settings, "web", [sys.executable, "-m", "flows.cli", "web"], {},
+    pid = spawn(settings, "web", [sys.executable, "-m", "flows.cli", "web"], {},
                  {"port": settings.web_port})
-    _wait_until_healthy(settings, "web", "the expert portal", pid, health, WEB_START_TIMEOUT)
+    wait_until_healthy(settings, "web", "the expert portal", pid, health, WEB_START_TIMEOUT)
     return "started"
 
 
 def stop_stack(settings: Settings) -> list[str]:
     """Stop what this RISKGATE_HOME started (portal and runner first, then the server)."""
-    return [name for name in ("web", "runner", "prefect-server") if _stop(settings, name)]
+    return [name for name in ("web", "runner", "prefect-server") if stop(settings, name)]
 
 
 def stack_status(settings: Settings) -> dict:
     status = {"api_url": settings.api_url, "server_healthy": _healthy(settings.api_url)}
     for name in ("prefect-server", "runner", "web"):
-        current = _read_pid(settings, name)
-        status[name] = ({"pid": current["pid"], "alive": _ours(current, name)}
+        current = read_pid(settings, name)
+        status[name] = ({"pid": current["pid"], "alive": ours(current, name)}
                         if current else None)
     return status

@@ -15,7 +15,7 @@ import pytest
 
 from cases.config import load_settings
 from flows.cli import main
-from flows.stack import _pid_file, _started_at
+from flows.processes import pid_file, started_at
 from tests.conftest import SAMPLES
 
 
@@ -43,19 +43,19 @@ def bystander():
 
 def write_record(settings, name: str, pid: int, **extra) -> None:
     settings.run_dir.mkdir(parents=True, exist_ok=True)
-    _pid_file(settings, name).write_text(json.dumps({"pid": pid, **extra}))
+    pid_file(settings, name).write_text(json.dumps({"pid": pid, **extra}))
 
 
 def test_a_stale_pid_file_never_makes_server_stop_kill_another_process(capsys, settings,
                                                                        bystander):
     # the pid was reused: same pid, but not the process the file recorded
     write_record(settings, "prefect-server", bystander.pid, started="1", port=4200)
-    write_record(settings, "runner", bystander.pid, started=_started_at(bystander.pid))
+    write_record(settings, "runner", bystander.pid, started=started_at(bystander.pid))
     code, out, _ = run(capsys, "server", "stop")
     assert code == 0 and "nothing was running" in out
     time.sleep(0.2)
     assert bystander.poll() is None  # still alive
-    assert not _pid_file(settings, "prefect-server").exists()
+    assert not pid_file(settings, "prefect-server").exists()
 
 
 @pytest.fixture
@@ -65,7 +65,7 @@ def our_server_elsewhere(settings):
     process = subprocess.Popen([sys.executable, "-c", "import time, sys; time.sleep(120)",
                                 "prefect server start"], start_new_session=True)
     time.sleep(0.2)
-    write_record(settings, "prefect-server", process.pid, started=_started_at(process.pid),
+    write_record(settings, "prefect-server", process.pid, started=started_at(process.pid),
                  port=4999)
     yield process
     process.kill()
@@ -75,7 +75,7 @@ def our_server_elsewhere(settings):
 def test_another_port_never_overwrites_the_record_of_a_live_server(capsys, settings,
                                                                    our_server_elsewhere,
                                                                    monkeypatch):
-    before = _pid_file(settings, "prefect-server").read_text()
+    before = pid_file(settings, "prefect-server").read_text()
     monkeypatch.setenv("RISKGATE_PREFECT_PORT", "4998")
     code, _, err = run(capsys, "server", "start")
     assert code == 5
@@ -83,7 +83,7 @@ def test_another_port_never_overwrites_the_record_of_a_live_server(capsys, setti
     monkeypatch.setenv("RISKGATE_PREFECT_PORT", "42x")
     code, _, err = run(capsys, "server", "start")
     assert code == 2 and "RISKGATE_PREFECT_PORT='42x': expected a port number" in one_line(err)
-    assert _pid_file(settings, "prefect-server").read_text() == before
+    assert pid_file(settings, "prefect-server").read_text() == before
     assert our_server_elsewhere.poll() is None
 
 
