@@ -77,18 +77,21 @@ def queue(session: Session, case_id: str) -> list[str]:
     return list(rows) if case_id in rows else [case_id, *rows]
 
 
-def plan(db: Database, d: Dossier, protocol: Protocol, *, on: date | None = None) -> Assignment:
-    """Panels for the case `d` and the cases queued with it at the panel gate, jointly."""
+def plan(db: Database, request: PanelRequest, roster: list[ExpertProfile], protocol: Protocol,
+         *, on: date | None = None) -> Assignment:
+    """Panels for the case `request` asks for and the cases queued with it at the panel gate,
+    jointly, from `roster` (the caller's `profiles(db)`)."""
     from experts.assignment import assign
 
     with db.read_session() as session:  # one snapshot: a case seated since is in neither
-        waiting = queue(session, d.case.id)
+        waiting = queue(session, request.case_id)
         seats = store.seat_counts(session)
-    requests = [request_for(db, d) if case_id == d.case.id
+    requests = [request if case_id == request.case_id
                 else request_for(db, store.load_dossier(db, case_id)) for case_id in waiting]
-    return assign(requests, profiles(db), seats, protocol, on=on or utcnow().date())
+    return assign(requests, roster, seats, protocol, on=on or utcnow().date())
 
 
 def could_seat(db: Database, d: Dossier, protocol: Protocol | None = None) -> bool:
     """Whether a full panel could be chosen for the case now."""
-    return d.case.id in plan(db, d, protocol or Protocol()).selections
+    return d.case.id in plan(db, request_for(db, d), profiles(db),
+                             protocol or Protocol()).selections

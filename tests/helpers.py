@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import time
 from pathlib import Path
+
+import httpx
 
 from cases import store
 from cases.db import Database
@@ -58,3 +62,21 @@ def score_round(db: Database, case_id: str, truth: Truth, *, seed: str = "test",
 def report_path(settings, dossier, gate: str) -> Path:
     record = next(r for r in dossier.reports if r.gate == gate)
     return settings.home / record.path
+
+
+def wait_until_answers(url: str, process: subprocess.Popen, what: str,
+                       timeout: float) -> None:
+    """Wait for a server the test started to answer 200 at `url`: a failure if it exits first
+    (with its output, when the test piped it) or does not answer in `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None:
+            output = process.stdout.read().decode(errors="replace") if process.stdout else ""
+            raise AssertionError(f"{what} exited while starting {output}".rstrip())
+        assert time.monotonic() < deadline, f"{what} did not answer within {timeout:.0f} s"
+        time.sleep(0.3)

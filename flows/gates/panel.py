@@ -33,7 +33,7 @@ def step(ctx: StepContext, d: Dossier) -> StepResult:
     request = request_for(ctx.db, d)
     for attempt in range(1, SEATING_ATTEMPTS + 1):
         roster = profiles(ctx.db)
-        batch = plan(ctx.db, d, protocol)
+        batch = plan(ctx.db, request, roster, protocol)
         selection = batch.selections.get(d.case.id)
         if selection is None:
             unavailable = batch.unavailable[d.case.id]

@@ -226,14 +226,21 @@ def create_app(settings: Settings, *, start: Starter = start_continuation) -> Fa
         except NotFound:
             return message(request, "ui.not_found", 404)
 
-    @app.post("/cases/{case_id}/score")
-    async def score(request: Request, case_id: str, tasks: BackgroundTasks) -> Response:
+    StoreWork = Callable[[Request, Visitor, str, dict[str, str], BackgroundTasks], Response]
+
+    async def authorised_work(request: Request, work: StoreWork, case_id: str,
+                              tasks: BackgroundTasks) -> Response:
+        """A case's form post that passes the checks, its store work run in the thread pool
+        (the event loop keeps taking requests)."""
         checked = await authorised_post(request)
         if isinstance(checked, Response):
             return checked
         who, fields = checked
-        # The store's work runs in the thread pool: the event loop keeps taking requests.
-        return await run_in_threadpool(store_score, request, who, case_id, fields, tasks)
+        return await run_in_threadpool(work, request, who, case_id, fields, tasks)
+
+    @app.post("/cases/{case_id}/score")
+    async def score(request: Request, case_id: str, tasks: BackgroundTasks) -> Response:
+        return await authorised_work(request, store_score, case_id, tasks)
 
     def store_score(request: Request, who: Visitor, case_id: str, fields: dict[str, str],
                     tasks: BackgroundTasks) -> Response:
@@ -270,11 +277,7 @@ def create_app(settings: Settings, *, start: Starter = start_continuation) -> Fa
 
     @app.post("/cases/{case_id}/conflict")
     async def conflict(request: Request, case_id: str, tasks: BackgroundTasks) -> Response:
-        checked = await authorised_post(request)
-        if isinstance(checked, Response):
-            return checked
-        who, fields = checked
-        return await run_in_threadpool(store_conflict, request, who, case_id, fields, tasks)
+        return await authorised_work(request, store_conflict, case_id, tasks)
 
     def store_conflict(request: Request, who: Visitor, case_id: str, fields: dict[str, str],
                        tasks: BackgroundTasks) -> Response:

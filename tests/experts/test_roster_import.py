@@ -121,15 +121,18 @@ def test_every_bad_row_is_reported_by_line_and_nothing_is_imported(capsys, db, t
     assert experts_in(db) == before  # not even the good row
 
 
-@pytest.mark.parametrize(("text", "problem"), [
-    ("id,name\nX,Y\n", "required column 'affiliation' is missing"),
-    (f"{HEADER},hobby\n", "unknown column 'hobby'"),
-    (f"{HEADER},name\n", "column 'name' is given twice"),
-    ("", "the CSV roster is empty"),
-    (f"{HEADER}\n", "the roster lists no experts"),
+@pytest.mark.parametrize(("name", "text", "problem"), [
+    ("roster.csv", "id,name\nX,Y\n", "required column 'affiliation' is missing"),
+    ("roster.csv", f"{HEADER},hobby\n", "unknown column 'hobby'"),
+    ("roster.csv", f"{HEADER},name\n", "column 'name' is given twice"),
+    ("roster.csv", "", "the CSV roster is empty"),
+    ("roster.csv", f"{HEADER}\n", "the roster lists no experts"),
+    ("roster.yaml", GOOD_YAML.replace("from: 2026-12-24", "from: 2026-13-01"),
+     "cannot read roster"),  # a scalar YAML cannot build
+    ("roster.yaml", GOOD_YAML + "experts: []\n", "given once"),
 ])
-def test_a_bad_csv_header_is_named(tmp_path, text, problem):
-    path = tmp_path / "roster.csv"
+def test_a_file_that_cannot_be_read_as_a_roster_is_named(tmp_path, name, text, problem):
+    path = tmp_path / name
     path.write_text(text, encoding="utf-8")
     with pytest.raises(RosterError, match=problem):
         load_roster(path)
@@ -209,17 +212,6 @@ def test_control_characters_in_a_bad_row_cannot_forge_output_lines(capsys, db, t
     lines = err.splitlines()
     assert len(lines) == 2 and lines[0].startswith("error: ") and "forged" in lines[0]
     assert "\x1b" not in err and lines[1].endswith("1 problem(s); nothing was imported")
-
-
-@pytest.mark.parametrize(("text", "problem"), [
-    (GOOD_YAML.replace("from: 2026-12-24", "from: 2026-13-01"), "cannot read roster"),
-    (GOOD_YAML + "experts: []\n", "given once"),
-])
-def test_yaml_that_cannot_be_built_is_a_clear_error(tmp_path, text, problem):
-    path = tmp_path / "roster.yaml"
-    path.write_text(text, encoding="utf-8")
-    with pytest.raises(RosterError, match=problem):
-        load_roster(path)
 
 
 def test_a_full_width_semicolon_separates_list_items_too(tmp_path):

@@ -27,25 +27,13 @@ import yaml
 from cases.lifecycle import TRANSITIONS
 from tests.conftest import REPO, _postgres_url
 from tests.flows.test_prefect_e2e import free_port
+from tests.helpers import wait_until_answers
 
 pytestmark = [pytest.mark.slow, pytest.mark.prefect, pytest.mark.postgres]
 CASES = 20
 CATEGORIES = ("toys", "childcare", "cosmetics", "electrical_appliances", "lighting")
 HAZARDS = ("choking", "suffocation", "strangulation", "electric_shock", "fire", "burns",
            "chemical", "injuries", "labelling", "damage_to_sight", "entrapment", "other")
-
-
-def _wait_healthy(api: str, server: subprocess.Popen, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert server.poll() is None, "the Prefect server exited while starting"
-        try:
-            if httpx.get(f"{api}/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"the Prefect server did not answer within {timeout} s")
 
 
 @pytest.fixture
@@ -97,7 +85,7 @@ def at_scale(tmp_path):
     processes.append(server)
     env["PREFECT_API_URL"] = api
     try:
-        _wait_healthy(api, server)
+        wait_until_answers(f"{api}/health", server, "the Prefect server", 180)
         yield {"env": env, "api": api, "home": home, "start": start, "logs": logs,
                "auth": tuple(secret.split(":", 1))}
     finally:

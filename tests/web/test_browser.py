@@ -11,16 +11,15 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from email import message_from_bytes, policy
 from pathlib import Path
 
-import httpx
 import pytest
 
 from experts.roster import DEMO_ROSTER, load_roster
 from tests.conftest import REPO
 from tests.flows.test_prefect_e2e import Stack, free_port, open_sample, score, voting_panel
+from tests.helpers import wait_until_answers
 
 pytestmark = pytest.mark.prefect
 
@@ -46,16 +45,7 @@ def portal_stack(tmp_path_factory):
     web = subprocess.Popen([sys.executable, "-m", "flows.cli", "web"], env=running.env,
                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{web_port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert web.poll() is None, web.stdout.read().decode(errors="replace")
-        assert time.monotonic() < deadline, "the portal did not start"
-        time.sleep(0.3)
+    wait_until_answers(f"{url}/healthz", web, "the portal", 60)
     yield running, url
     web.terminate()
     web.wait(timeout=20)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
@@ -16,6 +15,7 @@ from cases.config import load_settings
 from flows.stack import StackError, ensure_web
 from tests.conftest import REPO
 from tests.flows.test_prefect_e2e import free_port
+from tests.helpers import wait_until_answers
 
 
 @pytest.fixture
@@ -28,16 +28,7 @@ def running_portal(tmp_path):
     web = subprocess.Popen([sys.executable, "-m", "flows.cli", "web"], env=env, cwd=REPO,
                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert web.poll() is None, "the portal exited while starting"
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the portal did not answer within 60 s"
-            time.sleep(0.3)
+        wait_until_answers(f"http://127.0.0.1:{port}/healthz", web, "the portal", 60)
         yield env
     finally:
         web.terminate()
