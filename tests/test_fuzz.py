@@ -17,13 +17,11 @@ from datetime import timedelta
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlmodel import func, select
 
-from cases.models import AuditEvent, Case, Score, Signal
 from cases.signals import SignalIn
 from flows import gates
-from flows.cli import main
 from tests.conftest import SAMPLES
+from tests.flows.test_cli import run, stored
 from tests.helpers import open_archetype
 
 SCALE = int(os.environ.get("FUZZ_EXAMPLES", "1"))
@@ -41,19 +39,6 @@ def counted(kind: str, code: int) -> None:
 @pytest.fixture
 def database_url(tmp_path):  # the contract is the same on every store; fuzz on one
     return f"sqlite:///{tmp_path / 'riskgate.db'}"
-
-
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as done:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return done.value.code, out, err
-
-
-def stored(db) -> tuple[int, ...]:
-    with db.read_session() as s:
-        return tuple(s.exec(select(func.count()).select_from(m)).one()
-                     for m in (Case, Signal, Score, AuditEvent))
 
 
 def check_refusal(code: int, err: str, allowed: tuple[int, ...] = (0, 2)) -> None:
