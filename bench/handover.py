@@ -1,8 +1,8 @@
 """How long a hand-over takes, against a bare Prefect deployment run on the same server.
 
 `handover_s`: from the expert's score that completes the quorum, submitted in a running process
-as the portal does, to the case's next wait or closure — here closure, after four gates
-(assessment, disposal, follow-up, closure) in the continuation's flow run. `handover_cli_s`:
+as the portal does, to the case's next wait — the approval of its disposal, after two gate
+steps (the assessment and the disposal's proposal) in the continuation's flow run. `handover_cli_s`:
 the same from `riskgate score submit` (a new process, as a person at a terminal).
 `bare_run_s`: a deployment run of a no-op flow on the same local server, served with the same
 poll interval, from `run_deployment` to Completed.
@@ -79,11 +79,11 @@ def main() -> None:
         stop_stack(settings)
     median = {key: statistics.median(values) for key, values in results.items()}
     for key, what in (("bare", "bare no-op deployment run, request to Completed"),
-                      ("handover", "hand-over, in-process submission (the portal) → closed"),
+                      ("handover", "hand-over, in-process submission (the portal) → next wait"),
                       ("submit", "  of which the submission (store + start the run)"),
                       ("queued", "  of which Prefect: run created → its flow starts"),
-                      ("gates", "  of which four gates: flow start → case closed"),
-                      ("handover_cli", "hand-over, `riskgate score submit` → closed"),
+                      ("gates", "  of which two gate steps: flow start → awaiting approval"),
+                      ("handover_cli", "hand-over, `riskgate score submit` → next wait"),
                       ("submit_cli", "  of which the CLI process")):
         print(f"{what:<60} median {median[key]:6.2f} s  "
               f"({', '.join(f'{t:.2f}' for t in results[key])})")
@@ -138,10 +138,11 @@ def _waiting_case(settings, db, n: int, truth) -> tuple[str, str, dict]:
                                               panel=panel)
 
 
-def _until_closed(db, case_id: str) -> float:
+def _until_waiting(db, case_id: str) -> float:
+    """When the continuation has taken the case to its next human wait."""
     from cases import store
 
-    while store.get_case(db, case_id).state != "closed":
+    while store.get_case(db, case_id).state != "awaiting_approval":
         time.sleep(0.01)
     return time.time()
 
@@ -150,7 +151,7 @@ def measure(settings, runs: int) -> dict[str, list[float]]:
     from prefect.deployments import run_deployment
     from prefect.exceptions import ObjectNotFound
 
-    from cases import outbox
+    from cases import accounts, outbox
     from cases.db import database
     from flows.demo import seed_roster
     from flows.submissions import submit_score
@@ -158,6 +159,8 @@ def measure(settings, runs: int) -> dict[str, list[float]]:
 
     db = database(settings.database_url)
     seed_roster(settings)
+    accounts.add(db, "bench", ["staff"], by="riskgate bench", password=None)
+    os.environ["RISKGATE_USER"] = "bench"  # the account `riskgate score submit` acts as
     truth = archetypes()["toy_choking"].truth
     deadline = time.monotonic() + 60
     while True:  # the no-op flow's serve() registers its deployment
@@ -181,12 +184,12 @@ def measure(settings, runs: int) -> dict[str, list[float]]:
         done = submit_score(settings, case_id, expert, 1, form)
         submitted = time.time()
         assert done.flow_run_id
-        closed = _until_closed(db, case_id)
+        waiting = _until_waiting(db, case_id)
         created, began = _run_times(done.flow_run_id)
-        results["handover"].append(closed - started)
+        results["handover"].append(waiting - started)
         results["submit"].append(submitted - started)
         results["queued"].append(began - created)
-        results["gates"].append(closed - began)
+        results["gates"].append(waiting - began)
 
         # a person's path: `riskgate score submit`, a new process
         case_id, expert, form = _waiting_case(settings, db, n, truth)
@@ -197,7 +200,7 @@ def measure(settings, runs: int) -> dict[str, list[float]]:
         started = time.time()
         subprocess.run(command, check=True, capture_output=True, cwd=REPO)
         results["submit_cli"].append(time.time() - started)
-        results["handover_cli"].append(_until_closed(db, case_id) - started)
+        results["handover_cli"].append(_until_waiting(db, case_id) - started)
         assert [o.flow_run_id is not None for o in outbox.of_case(db, case_id)] == [True]
     return results
 

@@ -112,8 +112,9 @@ def prepare(experts: int) -> tuple[list[tuple[str, str, str]], object]:
 
 
 def form(csrf: str, version: int, valid: bool) -> dict[str, str]:
-    return {"csrf": csrf, "s1_severity": str(1 + version % 4), "s1_band": "> 1/100",
-            "rank_recall": "1", "rank_consumer_warning": "2", "confidence": "3",
+    return {"csrf": csrf, "round": "1", "s1_severity": str(1 + version % 4),
+            "s1_band": "> 1/100", "rank_recall": "1", "rank_consumer_warning": "2",
+            "confidence": "3",
             "rationale": f"第 {version} 版：小零件可致窒息" if valid else "", "action": "submit"}
 
 

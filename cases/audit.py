@@ -329,6 +329,19 @@ def verify(db: Database, home: Path, *, anchor: str | None = None) -> Verificati
     return result
 
 
+def chain_status(db: Database) -> Verification:
+    """The chain alone (every event's hash and link), without the records and files: what the
+    auditor view checks on each page."""
+    with db.read_session() as session:
+        connection = session.connection()
+        table = AuditEvent.__table__  # type: ignore[attr-defined]
+        events = [dict(r) for r in connection.execute(
+            sa.select(table).order_by(table.c.seq)).mappings()]
+    result = Verification()
+    _check_chain(_Snapshot(events, {}, [], []), result)
+    return result
+
+
 def head(db: Database) -> dict[str, Any] | None:
     """The chain head to record outside the system: seq, hash, time, and `anchor` text."""
     with db.read_session() as session:

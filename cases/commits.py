@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -36,6 +36,7 @@ from cases.lifecycle import Event
 from cases.models import (
     STAGING_DIR,
     VOTING_ROLES,
+    Case,
     GateRecord,
     InjuryScenario,
     LabResult,
@@ -105,6 +106,9 @@ class WorkloadCheck:
     caps: Mapping[str, int]  # each expert's cap (their own or the protocol's, the lower)
 
 
+Write = Callable[[Session, Case, datetime], list[Any]]
+
+
 @dataclass
 class GateCommit:
     case_id: str
@@ -125,6 +129,9 @@ class GateCommit:
     scenarios: list[dict] = field(default_factory=list)  # described at the panel gate
     notices: list[Notice] = field(default_factory=list)  # to experts: a link and a mail each
     amendments: list[ReportFile] = field(default_factory=list)  # panel change reports
+    # Further writes of the gate, in the same transaction (the disposal's review and credit
+    # entries, follow-up actions and department notices): each returns the rows it wrote.
+    writes: list[Write] = field(default_factory=list)
     audit_detail: dict = field(default_factory=dict)
 
 
@@ -279,6 +286,8 @@ def commit_gate(db: Database, settings: Settings, commit: GateCommit) -> lifecyc
         session.flush()
         rows += notify.send(session, settings, commit.notices, case_id=case.id,
                             by=commit.actor)
+        for write in commit.writes:
+            rows += write(session, case, now)
         for key, value in commit.case_fields.items():
             setattr(case, key, value)
         case.gate, case.state = step.target

@@ -31,6 +31,9 @@ class Smtp:
     starttls: bool = True
 
 
+DEPARTMENTS_FILE = Path(__file__).with_name("departments.yaml")
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path
@@ -43,6 +46,7 @@ class Settings:
     public_url: str = f"http://127.0.0.1:{DEFAULT_WEB_PORT}"  # how links name the portal
     link_days: int = DEFAULT_LINK_DAYS
     smtp: Smtp = Smtp(host=None)
+    departments_file: Path = DEPARTMENTS_FILE  # where departments are notified (addresses)
 
     @property
     def mail_dir(self) -> Path:
@@ -103,6 +107,7 @@ class Settings:
             "RISKGATE_LANG": self.lang,
             "RISKGATE_PREFECT_PORT": str(self.prefect_port),
             "RISKGATE_WEB_URL": self.public_url,
+            "RISKGATE_DEPARTMENTS": str(self.departments_file),
         }
 
 
@@ -169,4 +174,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         prefect_api_url=env.get("PREFECT_API_URL") or None,
         web_host=web_host, web_port=web_port, public_url=public,
         link_days=int(days_text), smtp=_smtp(env),
+        departments_file=Path(env.get("RISKGATE_DEPARTMENTS") or DEPARTMENTS_FILE).expanduser(),
     )

@@ -11,9 +11,15 @@ from pydantic import ValidationError
 
 
 class RiskGateError(Exception):
-    """An error caused by input or state that the user can fix; `str()` is the whole message."""
+    """An error caused by input or state that the user can fix; `str()` is the whole message.
+    `code` and `params`, when given, let a web page say the same in its own language
+    (`refusal.<code>` in its catalog)."""
 
     exit_code = 2
+
+    def __init__(self, message: str = "", *, code: str = "", **params: object) -> None:
+        super().__init__(message)
+        self.code, self.params = code, params
 
 
 class NotFound(RiskGateError):
@@ -78,3 +84,24 @@ def describe_validation_error(exc: ValidationError, *, source: str = "") -> str:
     more = f" [+{len(errors) - 1} more]" if len(errors) > 1 else ""
     prefix = f"{source}: " if source else ""
     return f"{prefix}{where}: {message}{shown}{more}"
+
+
+class FieldErrors(InvalidInput):
+    """A form refused field by field: `errors` maps each field to (code, parameters, English
+    text). The web app shows each beside its field in the page's language (`error.<code>` in
+    its catalog); the CLI prints the first on one line."""
+
+    def __init__(self, errors: dict[str, tuple[str, dict, str]], *, source: str = "") -> None:
+        self.errors = errors
+        name, (_, _, text) = next(iter(errors.items()))
+        more = f" [+{len(errors) - 1} more]" if len(errors) > 1 else ""
+        super().__init__(f"{source + ': ' if source else ''}{name}: {text}{more}")
+
+    @classmethod
+    def from_validation(cls, exc: ValidationError, *, source: str = "") -> FieldErrors:
+        found: dict[str, tuple[str, dict, str]] = {}
+        for error in exc.errors(include_url=False):
+            where = _location(tuple(error.get("loc", ())))
+            text = error.get("msg", "invalid").removeprefix("Value error, ")
+            found.setdefault(where, (error["type"], dict(error.get("ctx") or {}), text))
+        return cls(found, source=source)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cases import names
 from cases.lifecycle import FAST_TRACK
@@ -195,3 +195,19 @@ def disposal_facts(profile: Profile, history: History, assessment: AssessmentSum
         "cases_enterprise_180d": history.same_enterprise + 1,
         "cases_province_180d": history.same_category_province + 1,
     }
+
+
+CREDIT_FACTS = ("credit_class", "violations_3y")
+
+
+def with_credit_file(facts: dict, file: Any | None) -> tuple[dict, dict | None]:
+    """The facts with `credit_class` and `violations_3y` from the enterprise's credit file
+    (cases/credit.py) when it has one; and the evidence for the report: what the file says and
+    what the signals claimed (kept in the signals, never lost)."""
+    if file is None:
+        return facts, None
+    from_file = file.facts()
+    claimed = {name: facts[name] for name in CREDIT_FACTS}
+    return {**facts, **from_file}, {"file": {"key": file.key, "name": file.name,
+                                             **from_file},
+                                    "claimed": claimed}

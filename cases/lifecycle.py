@@ -31,7 +31,8 @@ WORK_GATES: tuple[Gate, ...] = GATES[:-1]  # the gates that have a step and a re
 CLOSED: Gate = "closed"
 
 State = Literal["active", "awaiting_lab", "awaiting_scores", "awaiting_information",
-                "awaiting_panel", "awaiting_staff", "closed"]
+                "awaiting_panel", "awaiting_staff", "awaiting_approval", "awaiting_actions",
+                "closed"]
 STATES: dict[State, str] = {
     "active": "a flow run may advance it now",
     "awaiting_lab": "lab test commissioned, results not yet entered",
@@ -41,14 +42,19 @@ STATES: dict[State, str] = {
                       "answer, no reserve is left): staff seat experts or extend the round",
     "awaiting_staff": "the gate cannot go on by itself (e.g. no eligible panel); staff must act "
                       "or the sweeper retries when the reason is gone",
+    "awaiting_approval": "the disposal rulebook proposed measures; an approver who did not open "
+                         "the case approves them or overrides them with a justification",
+    "awaiting_actions": "each measure is a follow-up action; the case goes on when every action "
+                        "is completed or staff close the follow-up with a reason",
     "closed": "done",
 }
 ACTIVE: State = "active"
 
-# Who may cause a transition: the case's flow run, an expert's score, risk-centre staff (from
-# the CLI or, later, the console), or the sweeper deployment.
-Actor = Literal["flow", "expert", "staff", "sweeper"]
-ACTORS: tuple[Actor, ...] = ("flow", "expert", "staff", "sweeper")
+# Who may cause a transition: the case's flow run, an expert's score, risk-centre staff or an
+# approver (accounts with those roles, cases/roles.py; from the console or the CLI's --as), or
+# the sweeper deployment.
+Actor = Literal["flow", "expert", "staff", "approver", "sweeper"]
+ACTORS: tuple[Actor, ...] = ("flow", "expert", "staff", "approver", "sweeper")
 
 
 class Event(StrEnum):
@@ -70,7 +76,13 @@ class Event(StrEnum):
     PANEL_RESEATED = "panel.reseated"
     ASSESSMENT_NEXT_ROUND = "assessment.next_round"
     ASSESSMENT_DONE = "assessment.done"
+    DISPOSAL_PROPOSED = "disposal.proposed"
+    DISPOSAL_APPROVED = "disposal.approved"
+    DISPOSAL_OVERRIDDEN = "disposal.overridden"
     DISPOSAL_DONE = "disposal.done"
+    FOLLOW_UP_TRACKING = "follow_up.tracking"
+    ACTIONS_COMPLETED = "follow_up.actions_completed"
+    FOLLOW_UP_CLOSED = "follow_up.closed_by_staff"
     FOLLOW_UP_DONE = "follow_up.done"
     CLOSURE_DONE = "closure.done"
     RUNS_FAILED = "case.runs_failed"
@@ -136,8 +148,22 @@ TRANSITIONS: tuple[Transition, ...] = (
          ("assessment", "awaiting_scores"), "flow"),
     _row(("assessment", "active"), Event.ASSESSMENT_DONE, ("disposal", "active"), "flow",
          completes=True),
+    # four-eyes: the rulebook proposes, an approver (not the opener) decides, the gate completes
+    _row(("disposal", "active"), Event.DISPOSAL_PROPOSED, ("disposal", "awaiting_approval"),
+         "flow"),
+    _row(("disposal", "awaiting_approval"), Event.DISPOSAL_APPROVED, ("disposal", "active"),
+         "approver"),
+    _row(("disposal", "awaiting_approval"), Event.DISPOSAL_OVERRIDDEN, ("disposal", "active"),
+         "approver"),
     _row(("disposal", "active"), Event.DISPOSAL_DONE, ("follow_up", "active"), "flow",
          completes=True),
+    # each measure a tracked action; the last completed, or staff closing with a reason, ends it
+    _row(("follow_up", "active"), Event.FOLLOW_UP_TRACKING, ("follow_up", "awaiting_actions"),
+         "flow"),
+    _row(("follow_up", "awaiting_actions"), Event.ACTIONS_COMPLETED, ("follow_up", "active"),
+         "staff"),
+    _row(("follow_up", "awaiting_actions"), Event.FOLLOW_UP_CLOSED, ("follow_up", "active"),
+         "staff"),
     _row(("follow_up", "active"), Event.FOLLOW_UP_DONE, ("closure", "active"), "flow",
          completes=True),
     _row(("closure", "active"), Event.CLOSURE_DONE, ("closed", "closed"), "flow",

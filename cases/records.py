@@ -97,6 +97,24 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
         "employment"), True, (),
         earlier=(("v1", ("id", "name", "affiliation", "seniority", "categories", "hazards",
                          "conflicts", "active", "email")),)),
+    # accounts, the four-eyes review, follow-up actions and the enterprise credit file
+    # (migration 0004): an account's password is covered by its hash's digest, never its text
+    Kind("account", "account", "name", (
+        "name", "display_name", "email", "roles", "password_hash", "active", "created_by",
+        "created_at"), True),
+    Kind("review", "disposalreview", "id", (
+        "id", "case_id", "proposal", "proposed_at", "deadline_at", "status", "decided_by",
+        "decided_at", "measures", "justification", "difference", "escalated_at"), True,
+        ("case_id",)),
+    Kind("action", "followupaction", "id", (
+        "id", "case_id", "number", "measure", "lead", "due_on", "status", "details", "note",
+        "outcome", "created_at", "updated_by", "completed_at", "overdue_at"), True,
+        ("case_id", "number", "measure")),
+    Kind("enterprise", "enterprisefile", "key", (
+        "key", "name", "name_key", "credit_code", "province", "created_at"), True),
+    Kind("credit", "creditentry", "id", (
+        "id", "enterprise_key", "case_id", "kind", "detail", "at"), False,
+        ("enterprise_key", "case_id", "kind")),
 )}
 BY_TABLE = {k.table: k for k in KINDS.values()}
 

@@ -25,15 +25,23 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from cases import names
 from cases.errors import InvalidInput, describe_validation_error
 from cases.inputs import read_json
+from cases.text import CONTROL, CONTROL_BUT_LINES
 from rules.domain import Domain, Lang, domain
 
 # Signals without a zone are local time at the centre.
 LOCAL_ZONE = ZoneInfo("Asia/Shanghai")
 MAX_SIGNAL_BYTES = 1_000_000
+
+
+def refusal(code: str, text: str, **params: object) -> PydanticCustomError:
+    """A validation error with a code (for the web form's message in the page's language,
+    `error.<code>`) and its English text (what the CLI prints)."""
+    return PydanticCustomError(code, "{text}", {"text": text, **params})
 
 
 def _in_vocabulary(kind: str) -> AfterValidator:
@@ -45,8 +53,10 @@ def _in_vocabulary(kind: str) -> AfterValidator:
         context = info.context or {}
         vocabulary = (context.get("domain") or domain()).vocabulary(kind)
         if value not in vocabulary:
-            raise ValueError(f"unknown {kind.rstrip('s').replace('_', ' ')} {value!r}; "
-                             "expected one of " + ", ".join(vocabulary.codes()))
+            raise refusal("code_unknown",
+                          f"unknown {kind.rstrip('s').replace('_', ' ')} {value!r}; "
+                          "expected one of " + ", ".join(vocabulary.codes()),
+                          kind=kind, value=value[:40])
         return value
     return AfterValidator(check)
 
@@ -57,8 +67,6 @@ Hazard = Annotated[str, _in_vocabulary("hazards")]
 TargetUsers = Annotated[str, _in_vocabulary("target_users")]
 SaleChannel = Annotated[str, _in_vocabulary("sale_channels")]
 CreditClass = Annotated[str, _in_vocabulary("credit_classes")]
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
-_CONTROL_BUT_LINES = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 def _no_control(pattern: re.Pattern[str], allowed: str) -> AfterValidator:
@@ -67,17 +75,19 @@ def _no_control(pattern: re.Pattern[str], allowed: str) -> AfterValidator:
     def check(value: str) -> str:
         found = pattern.search(value)
         if found:
-            raise ValueError(f"contains the control character U+{ord(found.group()):04X} at "
-                             f"position {found.start() + 1}; {allowed}")
+            raise refusal("control_character",
+                          f"contains the control character U+{ord(found.group()):04X} at "
+                          f"position {found.start() + 1}; {allowed}",
+                          position=found.start() + 1)
         return value
     return AfterValidator(check)
 
 
 Count = Annotated[int, Field(ge=0, le=1_000_000, strict=True)]
 ShortText = Annotated[str, Field(max_length=200),
-                      _no_control(_CONTROL, "give plain text on one line")]
+                      _no_control(CONTROL, "give plain text on one line")]
 LongText = Annotated[str, Field(max_length=10_000),
-                     _no_control(_CONTROL_BUT_LINES, "only line breaks and tabs are allowed")]
+                     _no_control(CONTROL_BUT_LINES, "only line breaks and tabs are allowed")]
 EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 
@@ -87,8 +97,8 @@ def _received(value: Any) -> Any:
     if isinstance(value, datetime):
         return value
     if not isinstance(value, str) or not _ISO_DATE.match(value.strip()):
-        raise ValueError("expected an ISO 8601 date and time such as "
-                         "2026-11-18T10:42:00+08:00")
+        raise refusal("date_format", "expected an ISO 8601 date and time such as "
+                                     "2026-11-18T10:42:00+08:00")
     return value.strip()
 
 
@@ -136,14 +146,15 @@ class InjuriesIn(_Strict):
     def _parts_within_total(self) -> InjuriesIn:
         for part in ("severe", "fatalities", "children"):
             if getattr(self, part) > self.count:
-                raise ValueError(f"{part} ({getattr(self, part)}) cannot exceed count "
-                                 f"({self.count}), which includes them")
+                raise refusal("count_parts", f"{part} ({getattr(self, part)}) cannot exceed "
+                                             f"count ({self.count}), which includes them",
+                              part=part)
         return self
 
 
 class LabResultIn(_Strict):
     item: Annotated[str, Field(min_length=1, max_length=200),
-                    _no_control(_CONTROL, "give plain text on one line")]
+                    _no_control(CONTROL, "give plain text on one line")]
     result: Literal["pass", "fail"]
     standard: ShortText = ""
     value: ShortText = ""
@@ -153,7 +164,7 @@ class LabResultIn(_Strict):
 class SignalIn(_Strict):
     channel: Channel
     reference: Annotated[str, Field(min_length=1, max_length=100),
-                         _no_control(_CONTROL, "give plain text on one line")]
+                         _no_control(CONTROL, "give plain text on one line")]
     received_at: Annotated[datetime, Field(strict=False), BeforeValidator(_received)]
     product: ProductIn
     title: ShortText = ""
@@ -178,7 +189,8 @@ class SignalIn(_Strict):
         except (OverflowError, ValueError):
             in_utc = None
         if in_utc is None or not EARLIEST <= in_utc < LATEST:
-            raise ValueError(f"must be between {EARLIEST:%Y} and {LATEST:%Y}")
+            raise refusal("date_range", f"must be between {EARLIEST:%Y} and {LATEST:%Y}",
+                          earliest=f"{EARLIEST:%Y}", latest=f"{LATEST:%Y}")
         return zoned
 
     @field_validator("hazards")

@@ -37,6 +37,7 @@ from cases.signals import SignalIn, stored_signal
 from rules.domain import Domain, domain, domain_sha256, parse_domain
 
 HISTORY_DAYS = 180
+ASSESSING_GATES = ("panel", "assessment")  # where a seated panel still has work
 
 
 @dataclass(frozen=True)
@@ -197,12 +198,13 @@ def roster(db: Database) -> list[Expert]:
 
 def seat_counts(session: Session, *, except_case: str | None = None,
                 experts: Iterable[str] | None = None) -> dict[str, int]:
-    """Voting seats each expert holds (not given up) on cases that are not closed (the
-    workload), in the caller's transaction: the panel gate's choice and its commit's re-check
-    count alike."""
+    """Voting seats each expert holds (not given up) on cases still being assessed (the
+    workload: once the assessment is done the panel's work is, while the disposal waits for
+    approval and follow-up runs for weeks), in the caller's transaction: the panel gate's
+    choice and its commit's re-check count alike."""
     query = (select(PanelSeat.expert_id, func.count())
              .join(Case, col(Case.id) == PanelSeat.case_id)
-             .where(Case.state != "closed", col(PanelSeat.role).in_(VOTING_ROLES),
+             .where(col(Case.gate).in_(ASSESSING_GATES), col(PanelSeat.role).in_(VOTING_ROLES),
                     col(PanelSeat.active).is_(True)))
     if except_case is not None:
         query = query.where(Case.id != except_case)
@@ -213,7 +215,7 @@ def seat_counts(session: Session, *, except_case: str | None = None,
 
 
 def open_seats(db: Database) -> dict[str, int]:
-    """Voting seats each expert holds on cases that are not closed (the workload)."""
+    """Voting seats each expert holds on cases still being assessed (the workload)."""
     with db.read_session() as session:
         return seat_counts(session)
 

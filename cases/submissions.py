@@ -65,7 +65,7 @@ def claim(session: Session, case: Case, event: Event, actor: Actor) -> lifecycle
     return step
 
 
-def _waiting_case(db: Database, session: Session, case_id: str, event: Event,
+def waiting_case(db: Database, session: Session, case_id: str, event: Event,
                   what: str) -> Case:
     """The case, locked, if it waits for what `event` completes; WrongState otherwise."""
     db.lock_case(session, case_id)
@@ -73,7 +73,8 @@ def _waiting_case(db: Database, session: Session, case_id: str, event: Event,
     waiting = next(t.source for t in lifecycle.TRANSITIONS if t.event == event)
     if (case.gate, case.state) != waiting:
         raise WrongState(f"case {case_id} is not waiting for {what} "
-                         f"(state {case.state}, gate {case.gate})")
+                         f"(state {case.state}, gate {case.gate})", code="not_waiting",
+                         case_id=case_id, state=case.state, gate=case.gate)
     return case
 
 
@@ -147,7 +148,7 @@ def record_score(db: Database, case_id: str, expert_id: str, round_no: int,
     with db.session() as session:
         if session.get(Expert, expert_id) is None:
             raise NotFound(f"unknown expert {expert_id}")
-        case = _waiting_case(db, session, case_id, Event.SCORES_QUORUM, "scores")
+        case = waiting_case(db, session, case_id, Event.SCORES_QUORUM, "scores")
         open_round = case.scoring_round
         if round_no != open_round:
             raise WrongState(f"case {case_id}: round {round_no} is "
@@ -209,7 +210,7 @@ def record_lab_results(db: Database, case_id: str, results: list[LabResultIn], *
     if not results:
         raise InvalidInput("give at least one lab result")
     with db.session() as session:
-        case = _waiting_case(db, session, case_id, Event.LAB_RESULTS, "lab results")
+        case = waiting_case(db, session, case_id, Event.LAB_RESULTS, "lab results")
         now = utcnow()
         rows = [LabResult(case_id=case_id, source="submitted", recorded_at=now,
                           **result.model_dump()) for result in results]
@@ -236,7 +237,7 @@ def add_information(db: Database, case_id: str, signal: SignalIn, *, actor: str)
     """A further signal answering triage's request for information; triage runs again."""
     try:
         with db.session() as session:
-            case = _waiting_case(db, session, case_id, Event.INFORMATION_ADDED,
+            case = waiting_case(db, session, case_id, Event.INFORMATION_ADDED,
                                  "more information")
             duplicate = session.exec(select(Signal.case_id).where(
                 Signal.channel == signal.channel, Signal.reference == signal.reference)).first()

@@ -1,10 +1,13 @@
 """`riskgate demo`: risk signals of different kinds through every gate, on the real parts.
 
-The demo plays the people: it takes in the signals as staff would, launches each case's flow run
-through the deployment, and when a case waits for its panel it has simulated experts submit
-scores through flows.submissions — the same path as the expert portal — so the quorum claim
-starts the continuation exactly as in production. A late expert's score is refused like any
-other. Lab results (if a case waits for them) come from a simulated laboratory.
+The demo plays the people: it takes in the signals as its staff account would, launches each
+case's flow run through the deployment, and when a case waits for its panel it has simulated
+experts submit scores through flows.submissions — the same path as the expert portal — so the
+quorum claim starts the continuation exactly as in production. A late expert's score is refused
+like any other. Lab results (if a case waits for them) come from a simulated laboratory. Its
+approver approves each proposed disposal and its staff complete the follow-up actions through
+the same calls as the console's forms (flows/demo_staff.py); one case is left waiting for
+approval, for a person to decide on the console.
 """
 
 from __future__ import annotations
@@ -24,14 +27,15 @@ from cases.safety_gate import alert_to_signal_data
 from cases.signals import parse_signal, read_signal_file
 from experts.roster import DEMO_ROSTER, load_roster
 from experts.simulation import Truth, simulated_score
+from flows import demo_staff
 from flows.deployments import REPO_ROOT
 from flows.launcher import run_state
-from flows.submissions import launch_case, submit_lab_results, submit_score
+from flows.submissions import Submitted, launch_case, submit_lab_results, submit_score
 from flows.sweep import sweep_once
 
 SAMPLES = REPO_ROOT / "docs" / "samples"
 SAFETY_GATE_FILE = SAMPLES / "safety_gate" / "safety_gate_alerts_2022.jsonl"
-DEMO_ACTOR = "staff:demo"
+DEMO_ACTOR = demo_staff.person("demo-staff").actor  # who opens and launches the demo's cases
 CASE_TIMEOUT_SECONDS = 600.0
 STAFF_RETRY_SECONDS = 5.0
 # Extra demo cases come from Safety Gate categories the demo roster can staff a panel for.
@@ -61,6 +65,7 @@ class DemoCase:
     scored_rounds: set[int] = field(default_factory=set)
     late_scores: int = 0
     run_ids: list[str] = field(default_factory=list)
+    leave_for_approval: bool = False  # a person approves this one on the console
 
 
 @dataclass(frozen=True)
@@ -138,7 +143,7 @@ def demo_cases(count: int, tag: str) -> list[DemoCase]:
 
 def seed_roster(settings: Settings) -> store.RosterChange:
     return store.upsert_experts(database(settings.database_url), load_roster(DEMO_ROSTER),
-                                actor=DEMO_ACTOR)
+                                actor=demo_staff.person("demo-admin").actor)
 
 
 def _score_round(settings: Settings, item: DemoCase, dossier, round_no: int, seed: str) -> None:
@@ -172,6 +177,9 @@ def run_demo(settings: Settings, count: int, *, seed: str = "riskgate",
     seed_roster(settings)
     tag = datetime.now(UTC).strftime("%Y%m%d%H%M%S%f")
     items = demo_cases(count, tag)
+    assessed = [item for item in items if item.truth is not None]
+    if len(assessed) > 1:  # the last case a panel assesses waits for a person's approval
+        assessed[-1].leave_for_approval = True
     for item in items:
         item.opened_at = time.monotonic()
         opened = open_case(db, item.signal, actor=DEMO_ACTOR, lang=settings.lang)
@@ -188,15 +196,22 @@ def run_demo(settings: Settings, count: int, *, seed: str = "riskgate",
         for item in list(pending):
             dossier = store.load_dossier(db, item.case_id)
             case = dossier.case
-            if case.state == "closed":
+            if case.state == "closed" or (case.state == "awaiting_approval"
+                                          and item.leave_for_approval):
                 item.finished_at = time.monotonic()
                 pending.remove(item)
-                progress(f"{item.case_id} {item.key}: closed "
+                progress(f"{item.case_id} {item.key}: {case.state.replace('_', ' ')} "
                          f"({item.finished_at - item.opened_at:.1f} s)")
             elif case.state == "awaiting_scores" and case.scoring_round not in item.scored_rounds:
                 item.scored_rounds.add(case.scoring_round)
                 progress(f"{item.case_id} {item.key}: panel scoring round {case.scoring_round}")
                 _score_round(settings, item, dossier, case.scoring_round, seed)
+            elif case.state == "awaiting_approval":
+                progress(f"{item.case_id} {item.key}: the approver approves the disposal")
+                _continued(item, demo_staff.approve(settings, item.case_id))
+            elif case.state == "awaiting_actions":
+                progress(f"{item.case_id} {item.key}: staff complete the follow-up actions")
+                _continued(item, demo_staff.complete_follow_up(settings, item.case_id))
             elif case.state == "awaiting_lab":
                 progress(f"{item.case_id} {item.key}: lab results arrive")
                 run = submit_lab_results(settings, item.case_id, _simulated_lab(item),
@@ -222,6 +237,11 @@ def run_demo(settings: Settings, count: int, *, seed: str = "riskgate",
                             f"{CASE_TIMEOUT_SECONDS:.0f} s: "
                             + ", ".join(f"{i.case_id} ({i.key})" for i in pending))
     return [_row(db, item) for item in items]
+
+
+def _continued(item: DemoCase, done: Submitted | None) -> None:
+    if done is not None and done.flow_run_id:
+        item.run_ids.append(done.flow_run_id)
 
 
 def _failed_run(item: DemoCase) -> str | None:

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from cases import outbox
+from cases import actions, approvals, outbox
+from cases.accounts import Person
 from cases.config import Settings
 from cases.db import database
 from cases.errors import InvalidInput, describe_validation_error
@@ -84,4 +85,33 @@ def launch_case(settings: Settings, case_id: str, *, actor: str,
                 prepare: Prepare = None) -> Submitted:
     """Staff launch an active case's flow run (through the outbox, like every run)."""
     claim = launch(database(settings.database_url), case_id, actor=actor)
+    return Submitted(claim, start_claimed(settings, claim, prepare))
+
+
+def decide_disposal(settings: Settings, case_id: str, person: Person, *,
+                    measures: list[str] | None = None, justification: str = "",
+                    prepare: Prepare = None) -> Submitted:
+    """An approver approves (`measures` None) or overrides the proposed disposal; the case
+    continues (the console's form, the CLI and the demo's simulated approver all come here)."""
+    decided = approvals.decide(database(settings.database_url), case_id, person,
+                               measures=measures, justification=justification)
+    return Submitted(decided.claim, start_claimed(settings, decided.claim, prepare))
+
+
+def update_action(settings: Settings, case_id: str, number: int, person: Person,
+                  data: dict, *, prepare: Prepare = None) -> Submitted | None:
+    """Staff record a follow-up action's progress; completing the last one continues the case
+    (a Submitted then; None while actions remain)."""
+    update = actions.parse_update(data, source=f"action {number}")
+    updated = actions.update_action(database(settings.database_url), case_id, number, person,
+                                    update)
+    if updated.claim is None:
+        return None
+    return Submitted(updated.claim, start_claimed(settings, updated.claim, prepare))
+
+
+def close_follow_up(settings: Settings, case_id: str, person: Person, reason: str, *,
+                    prepare: Prepare = None) -> Submitted:
+    """Staff close the follow-up with a reason; the case goes on to closure."""
+    claim = actions.close_follow_up(database(settings.database_url), case_id, person, reason)
     return Submitted(claim, start_claimed(settings, claim, prepare))

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from cases import lease, mail, outbox, panel_changes, store, sweeping
+from cases import actions, approvals, lease, mail, outbox, panel_changes, store, sweeping
 from cases.config import Settings
 from cases.db import database
 from cases.lifecycle import Event
@@ -32,6 +32,8 @@ class Swept:
     reserves_called: list[str] = field(default_factory=list)  # "case:expert"
     rounds_closed: list[str] = field(default_factory=list)  # case ids, deadline with quorum
     quorum_lost: list[str] = field(default_factory=list)  # case ids now waiting for staff
+    approvals_escalated: list[str] = field(default_factory=list)  # case ids, approval overdue
+    actions_overdue: list[str] = field(default_factory=list)  # "case:number" flagged overdue
     mail_sent: int = 0
     mail_failed: int = 0
 
@@ -41,7 +43,9 @@ class Swept:
                 "handed_to_staff": self.handed_to_staff, "reminded": self.reminded,
                 "replaced": self.replaced, "reserves_called": self.reserves_called,
                 "rounds_closed": self.rounds_closed, "quorum_lost": self.quorum_lost,
-                "mail_sent": self.mail_sent, "mail_failed": self.mail_failed}
+                "approvals_escalated": self.approvals_escalated,
+                "actions_overdue": self.actions_overdue, "mail_sent": self.mail_sent,
+                "mail_failed": self.mail_failed}
 
 
 Starter = Callable[[Settings, outbox.Owed], str | None]
@@ -109,6 +113,9 @@ def sweep_once(settings: Settings, *, start: Starter = start_once,
             swept.rounds_closed.append(change.case_id)
             _start(settings, outbox.Owed(closed.continuation_id, change.case_id, closed.key,
                                          Event.SCORES_QUORUM.value, None, 0), swept)
+
+    swept.approvals_escalated = approvals.escalate_overdue(db, moment)
+    swept.actions_overdue = actions.flag_overdue(db, moment)
 
     delivered = mail.deliver(db, settings, via=via)
     swept.mail_sent, swept.mail_failed = delivered.sent, delivered.failed

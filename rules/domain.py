@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from functools import cache, cached_property
 from pathlib import Path
 from typing import Literal
@@ -80,6 +80,13 @@ class Domain:
     credit_classes: Vocabulary
     measures: Vocabulary
     authorities: Vocabulary
+    # Added with follow-up tracking (2026-12): vocabularies stored before it have none.
+    progress: Vocabulary = Vocabulary("progress", {})
+    action_statuses: Vocabulary = Vocabulary("action_statuses", {})
+
+    def progress_fields(self, measure: str) -> tuple[str, ...]:
+        """The progress fields staff record for a measure's follow-up action."""
+        return tuple(self.measures.terms[measure].attrs.get("progress", "").split())
 
     def vocabulary(self, kind: str) -> Vocabulary:
         found = getattr(self, kind)
@@ -93,8 +100,11 @@ ATTRIBUTES = {
     "channels": {"kind", "credibility"},
     "hazards": {"test_zh", "test_en"},
     "target_users": {"vulnerability"},
-    "measures": {"meaning_zh", "meaning_en", "lead_zh", "lead_en"},
+    "measures": {"meaning_zh", "meaning_en", "lead_zh", "lead_en", "progress"},
+    "progress": {"kind"},
 }
+OPTIONAL = {f.name for f in fields(Domain) if f.default is not MISSING}
+PROGRESS_KINDS = ("count", "text", "date")
 
 
 def _vocabulary(kind: str, raw: dict) -> Vocabulary:
@@ -120,10 +130,26 @@ def _vocabulary(kind: str, raw: dict) -> Vocabulary:
 def parse_domain(text: str) -> Domain:
     """A vocabulary from its text (the current file, or a stored snapshot)."""
     raw = yaml.safe_load(text)
-    if not isinstance(raw, dict) or set(raw) != {f.name for f in fields(Domain)}:
+    expected = {f.name for f in fields(Domain)}
+    if not isinstance(raw, dict) or not expected - OPTIONAL <= set(raw) <= expected:
         raise ValueError(f"{DOMAIN_FILE.name}: expected the vocabularies "
                          + ", ".join(f.name for f in fields(Domain)))
-    return Domain(**{kind: _vocabulary(kind, entries) for kind, entries in raw.items()})
+    found = Domain(**{kind: _vocabulary(kind, entries) for kind, entries in raw.items()})
+    _check_progress(found)
+    return found
+
+
+def _check_progress(vocab: Domain) -> None:
+    """Each measure's progress fields are declared, with a known kind."""
+    for code, term in vocab.progress.terms.items():
+        if term.attrs.get("kind") not in PROGRESS_KINDS:
+            raise ValueError(f"{DOMAIN_FILE.name}: progress.{code}.kind: expected one of "
+                             + ", ".join(PROGRESS_KINDS))
+    for code in vocab.measures:
+        unknown = [f for f in vocab.progress_fields(code) if f not in vocab.progress]
+        if unknown:
+            raise ValueError(f"{DOMAIN_FILE.name}: measures.{code}.progress: unknown field "
+                             f"{unknown[0]!r}")
 
 
 @cache

@@ -97,3 +97,17 @@ def roster(settings) -> None:
     from flows.demo import seed_roster
 
     seed_roster(settings)
+
+
+CLI_USER = "tester"
+
+
+@pytest.fixture
+def cli_user(db, monkeypatch) -> str:
+    """The account in-process CLI commands act as (RISKGATE_USER): staff, approver and admin,
+    without a password (the CLI's --as needs none)."""
+    from cases import accounts
+
+    accounts.add(db, CLI_USER, ["staff", "approver", "admin"], by="local:test", password=None)
+    monkeypatch.setenv("RISKGATE_USER", CLI_USER)
+    return CLI_USER

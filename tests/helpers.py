@@ -9,14 +9,17 @@ from pathlib import Path
 
 import httpx
 
-from cases import store
+from cases import actions, approvals, store
+from cases.accounts import Person
 from cases.db import Database
 from cases.intake import open_case
 from cases.signals import SignalIn, parse_signal
 from cases.submissions import record_score
 from experts.scoring import ScoreForm
 from experts.simulation import Truth, simulated_score
+from flows import gates
 from flows.demo import SAMPLES, demo_cases
+from flows.demo_staff import sample_update
 
 DEMO_KEYS = ("toy_choking", "heater_shock", "cosmetic_banned_substance", "labelling_defect",
              "out_of_scope_food")
@@ -80,3 +83,38 @@ def wait_until_answers(url: str, process: subprocess.Popen, what: str,
             raise AssertionError(f"{what} exited while starting {output}".rstrip())
         assert time.monotonic() < deadline, f"{what} did not answer within {timeout:.0f} s"
         time.sleep(0.3)
+
+
+# The people a case waits for after its panel, played through the store (no Prefect): an
+# approver who did not open the case, and staff who complete the follow-up actions.
+APPROVER = Person("approver", frozenset({"approver"}))
+FOLLOWER = Person("follower", frozenset({"staff"}))
+
+
+def complete_actions(db: Database, case_id: str, lang: str = "zh"):
+    """Staff complete every open follow-up action; the last update's claim (or None)."""
+    last = None
+    for action in actions.list_actions(db, case_id):
+        if action.status not in actions.FINAL:
+            update = actions.parse_update(sample_update(action.measure, lang))
+            last = actions.update_action(db, case_id, action.number, FOLLOWER, update).claim
+    return last
+
+
+def advance_with_people(settings, db, case_id: str, truth=None, *, seed: str = "test",
+                        max_steps: int = 12):
+    """Advance the case, playing every person it waits for (the panel scores, the approver
+    approves the proposal, staff complete the follow-up), until it closes or waits for
+    something else; the last `gates.advance` result."""
+    done = gates.advance(settings, case_id)
+    for _ in range(max_steps):
+        if done.state == "awaiting_scores" and truth is not None:
+            score_round(db, case_id, truth, seed=seed)
+        elif done.state == "awaiting_approval":
+            approvals.decide(db, case_id, APPROVER)
+        elif done.state == "awaiting_actions":
+            complete_actions(db, case_id)
+        else:
+            return done
+        done = gates.advance(settings, case_id)
+    return done

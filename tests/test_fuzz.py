@@ -98,7 +98,7 @@ def signal_files(draw) -> bytes:
 
 @FUZZ
 @given(raw=signal_files())
-def test_signal_files(capsys, db, tmp_path_factory, raw):
+def test_signal_files(capsys, cli_user, db, tmp_path_factory, raw):
     path = tmp_path_factory.mktemp("fuzz") / "signal.json"
     path.write_bytes(raw)
     before = stored(db)
@@ -129,7 +129,7 @@ def mostly(valid, strategy=score_option):
 
 @FUZZ
 @given(data=st.data())
-def test_score_submissions(capsys, db, waiting_case, data):
+def test_score_submissions(capsys, cli_user, db, waiting_case, data):
     case_id, experts = waiting_case
     expert = data.draw(mostly(experts, nasty_text), label="expert")
     args = ["score", "submit", "--case", case_id, "--expert", expert,
@@ -187,7 +187,7 @@ def rulebooks(draw) -> str:
     return text.rstrip("\n") + "\n" + extra
 
 
-@settings(max_examples=40 * SCALE, deadline=timedelta(seconds=60),
+@settings(max_examples=40 * SCALE, deadline=timedelta(seconds=15),
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(text=rulebooks())
 def test_rulebooks(capsys, tmp_path_factory, text):

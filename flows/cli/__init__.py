@@ -21,11 +21,13 @@ from flows.cli import (
     audit_cmd,
     case_cmd,
     db_cmd,
+    decisions_cmd,
     demo_cmd,
     portal_cmd,
     rules_cmd,
     server_cmd,
     sweep_cmd,
+    users_cmd,
 )
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -34,6 +36,12 @@ app.add_typer(case_cmd.app, name="case", help="Open, run and inspect risk cases.
 app.add_typer(case_cmd.score_app, name="score", help="Expert scores.")
 app.add_typer(case_cmd.lab_app, name="lab", help="Laboratory results.")
 app.add_typer(case_cmd.experts_app, name="experts", help="The expert roster.")
+app.add_typer(decisions_cmd.disposal_app, name="disposal",
+              help="Approve or override a proposed disposal (four-eyes).")
+app.add_typer(decisions_cmd.follow_up_app, name="follow-up",
+              help="Follow-up actions: progress, completion, closing with a reason.")
+app.add_typer(decisions_cmd.enterprise_app, name="enterprise", help="Enterprise credit files.")
+app.add_typer(users_cmd.app, name="users", help="Accounts of staff, approvers, auditors, admins.")
 app.add_typer(rules_cmd.app, name="rules", help="Rulebooks: check, evaluate, print.")
 app.add_typer(rules_cmd.risk_app, name="risk", help="The severity × probability matrix.")
 app.add_typer(server_cmd.app, name="server", help="The local Prefect server and runner.")

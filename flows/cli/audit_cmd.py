@@ -10,6 +10,7 @@ import typer
 from cases.audit import head as chain_head
 from cases.audit import verify as verify_trail
 from cases.errors import InvalidInput, RiskGateError
+from cases.inputs import read_text
 from flows.cli.common import console, db, print_json, settings
 
 app = typer.Typer(no_args_is_help=True)
@@ -19,6 +20,7 @@ class AuditFailed(RiskGateError):
     exit_code = 7
 
 
+ANCHOR_FILE_BYTES = 4_096  # `riskgate audit anchor --out` writes one line of ~90 bytes
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
 
@@ -32,11 +34,11 @@ def verify(
     """Check the hash chain, every record against it, and every report file."""
     current = settings()
     if anchor is not None and anchor.startswith("@"):
-        try:
-            anchor = Path(anchor[1:]).read_text(encoding="utf-8").split()[0]
-        except (OSError, IndexError, UnicodeDecodeError) as exc:
-            raise InvalidInput(f"--anchor {anchor}: cannot read the anchor file ({exc})") \
-                from None
+        # bounded like every file RiskGate reads: a FIFO or /dev/zero is refused unread
+        words = read_text(Path(anchor[1:]), ANCHOR_FILE_BYTES, what="anchor file").split()
+        if not words:
+            raise InvalidInput(f"--anchor {anchor[:80]}: the anchor file is empty")
+        anchor = words[0]
     result = verify_trail(db(current), current.home, anchor=anchor)
     if as_json:
         print_json({"ok": result.ok, "events": result.events, "records": result.records,

@@ -10,12 +10,14 @@ import typer
 from cases import lifecycle, store
 from cases.errors import InvalidInput, InvalidRows, WrongState
 from cases.intake import open_case
+from cases.roles import Action
 from cases.signals import read_signal_file
 from cases.views import case_summary
 from flows.cli.common import (
+    AsUser,
     LiteralTable,
+    acting,
     console,
-    current_user,
     db,
     err_console,
     prefect_ready,
@@ -38,15 +40,16 @@ def case_open(
         help="A signal (JSON); see docs/samples/signal.json.")],
     as_json: JsonFlag = False,
     lang: Annotated[str | None, typer.Option(help="Report language: zh (default) or en.")] = None,
-    by: Annotated[str | None, typer.Option(help="Who takes the signal in.")] = None,
+    as_user: AsUser = None,
 ) -> None:
     """Take in a signal: a new case, or the open case on the same product."""
     current = settings()
     lang = lang or current.lang
     if lang not in ("zh", "en"):
         raise InvalidInput(f"--lang {lang!r}: expected zh or en")
+    person = acting(as_user, Action.OPEN_CASE, current)
     signal = read_signal_file(signal_file)
-    opened = open_case(db(current), signal, actor=current_user(by), lang=lang)
+    opened = open_case(db(current), signal, actor=person.actor, lang=lang)
     if as_json:
         print_json({"id": opened.case_id, "grouped": opened.grouped})
     else:
@@ -60,9 +63,11 @@ def case_run(
     as_json: JsonFlag = False,
     timeout: Annotated[float, typer.Option(min=1, max=86400,
                                            help="Seconds to wait for the flow run.")] = 600.0,
+    as_user: AsUser = None,
 ) -> None:
     """Run the case's flow until it waits for people or closes (through the deployment)."""
     current = settings()
+    person = acting(as_user, Action.LAUNCH, current)
     case = store.get_case(db(current), case_id)
     if not lifecycle.is_live(case.gate, case.state):
         _print_waiting(current, case_id, as_json)
@@ -72,7 +77,7 @@ def case_run(
     from flows.stack import StackError
     from flows.submissions import launch_case
 
-    done = launch_case(current, case_id, actor=current_user(),
+    done = launch_case(current, case_id, actor=person.actor,
                        prepare=lambda: stacks.append(prefect_ready(current)))
     if not done.claim.claimed:  # it started waiting or closed meanwhile
         _print_waiting(current, case_id, as_json)
@@ -174,10 +179,11 @@ def case_explain(
 
 
 @app.command("retry")
-def case_retry(case_id: str, as_json: JsonFlag = False) -> None:
+def case_retry(case_id: str, as_json: JsonFlag = False, as_user: AsUser = None) -> None:
     """Take a case that waits for staff back to its gate (after the roster changed, or the
     cause of its failing runs was fixed)."""
     current = settings()
+    person = acting(as_user, Action.RETRY, current)
     from cases.sweeping import retry
     from flows.submissions import Submitted, start_claimed
 
@@ -185,7 +191,7 @@ def case_retry(case_id: str, as_json: JsonFlag = False) -> None:
     if case.state != "awaiting_staff":
         raise WrongState(f"case {case_id} is not waiting for staff (state {case.state}, gate "
                          f"{case.gate})")
-    claim = retry(db(current), case_id, actor=current_user(), by="staff",
+    claim = retry(db(current), case_id, actor=person.actor, by="staff",
                   why="staff asked to retry")
     if claim is None:
         raise WrongState(f"case {case_id} changed meanwhile; see `riskgate case show {case_id}`")
@@ -198,13 +204,15 @@ def case_supplement(
     case_id: str,
     signal_file: Annotated[Path, typer.Argument(help="The further signal answering triage.")],
     as_json: JsonFlag = False,
+    as_user: AsUser = None,
 ) -> None:
     """Give a case that asked for more information a further signal; triage runs again."""
     current = settings()
+    person = acting(as_user, Action.ADD_INFORMATION, current)
     signal = read_signal_file(signal_file)
     from flows.submissions import submit_information
 
-    done = submit_information(current, case_id, signal, actor=current_user(),
+    done = submit_information(current, case_id, signal, actor=person.actor,
                               prepare=lambda: prefect_ready(current))
     _report_claim(done, as_json)
 
@@ -247,9 +255,12 @@ def score_submit(
     spread: Annotated[str | None, typer.Option(help="batch, enterprise, industry or region.")]
     = None,
     as_json: JsonFlag = False,
+    as_user: AsUser = None,
 ) -> None:
-    """Record one expert's score; when the quorum is in, the case continues by itself."""
+    """Record a score an expert gave outside the portal (staff enter it; the audit log names
+    both); when the quorum is in, the case continues by itself."""
     current = settings()
+    person = acting(as_user, Action.ENTER_SCORE, current)
     form = {"severity": severity, "probability": probability,
             "measures": [m.strip() for m in measures.split(",") if m.strip()],
             "rationale": rationale, "confidence": confidence, "vulnerable_users": vulnerable,
@@ -257,6 +268,7 @@ def score_submit(
     from flows.submissions import submit_score
 
     done = submit_score(current, case_id, expert_id, round_no, form,
+                        actor=f"expert:{expert_id} (entered by {person.actor})",
                         prepare=lambda: prefect_ready(current))
     receipt = done.receipt
     extra = {"expert_id": expert_id, "round": receipt.round_no, "version": receipt.version,
@@ -282,21 +294,24 @@ def lab_submit(
     value: Annotated[str, typer.Option(help="Measured value.")] = "",
     laboratory: Annotated[str, typer.Option(help="Testing laboratory.")] = "",
     as_json: JsonFlag = False,
+    as_user: AsUser = None,
 ) -> None:
     """Enter a lab result for a case waiting for one; the case continues by itself."""
     current = settings()
+    person = acting(as_user, Action.ENTER_LAB, current)
     from flows.submissions import submit_lab_results
 
     done = submit_lab_results(current, case_id, [{"item": item, "result": result,
                                                   "standard": standard, "value": value,
                                                   "laboratory": laboratory}],
-                              actor=current_user(), prepare=lambda: prefect_ready(current))
+                              actor=person.actor, prepare=lambda: prefect_ready(current))
     _report_claim(done, as_json)
 
 
-def _import_roster(path: Path, *, dry_run: bool, as_json: bool) -> None:
+def _import_roster(path: Path, *, dry_run: bool, as_json: bool, as_user: str | None) -> None:
     from experts.roster import RosterError, load_roster
 
+    person = acting(as_user, Action.MANAGE_ROSTER)
     try:
         profiles = load_roster(path)
     except RosterError as exc:
@@ -309,7 +324,7 @@ def _import_roster(path: Path, *, dry_run: bool, as_json: bool) -> None:
             console.print(f"{len(profiles)} experts in {path.name} are valid; nothing stored "
                           "(--dry-run)")
         return
-    change = store.upsert_experts(db(), profiles, actor=current_user())
+    change = store.upsert_experts(db(), profiles, actor=person.actor)
     if as_json:
         print_json({"file": str(path), "experts": len(profiles), "added": list(change.added),
                     "updated": list(change.updated), "unchanged": change.unchanged})
@@ -325,21 +340,23 @@ def experts_import(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check every row, store nothing.")]
     = False,
     as_json: JsonFlag = False,
+    as_user: AsUser = None,
 ) -> None:
     """Add or update experts from a roster file: every row is checked first, and a bad row
     (reported with its line) means nothing is imported. Experts the file does not name stay."""
-    _import_roster(roster, dry_run=dry_run, as_json=as_json)
+    _import_roster(roster, dry_run=dry_run, as_json=as_json, as_user=as_user)
 
 
 @experts_app.command("seed")
 def experts_seed(
     roster: Annotated[Path | None, typer.Argument(help="Roster file (default: the demo roster)")]
     = None,
+    as_user: AsUser = None,
 ) -> None:
     """Add or update experts from a roster file, the demo roster by default (repeatable)."""
     from experts.roster import DEMO_ROSTER
 
-    _import_roster(roster or DEMO_ROSTER, dry_run=False, as_json=False)
+    _import_roster(roster or DEMO_ROSTER, dry_run=False, as_json=False, as_user=as_user)
 
 
 @experts_app.command("list")

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 import sys
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from rich.console import Console
 from rich.table import Table
 
-from cases.actors import staff_actor
+from cases import accounts
 from cases.config import Settings, load_settings, make_private
 from cases.db import Database, database
-from cases.errors import InvalidInput
+from cases.roles import Action
 from cases.text import neutralise
 
 
@@ -69,15 +69,28 @@ def say(message: str) -> None:
     err_console.print(message, style="dim")
 
 
-def current_user(by: str | None = None) -> str:
-    """Who is acting, for the audit trail: the name given (`--by`), else the login name of the
-    person at the terminal; checked either way (cases/actors.py)."""
-    if by is not None:
-        return staff_actor(by)
+# Every command that changes a case or the roster acts as a named account: `--as NAME`, or
+# RISKGATE_USER. The account's roles are checked exactly as the web app checks them.
+AsUser = Annotated[str | None, typer.Option(
+    "--as", envvar="RISKGATE_USER", show_envvar=False,
+    help="The account you act as (or RISKGATE_USER); its roles are checked.")]
+
+
+def acting(name: str | None, action: Action, current: Settings | None = None
+           ) -> accounts.Person:
+    """The account named with --as, if it may do `action` (cases/roles.py)."""
+    return accounts.acting(db(current), name, action)
+
+
+def local_actor() -> str:
+    """Who runs an administrative command (`riskgate users …`): the operating-system account
+    that owns the process, as the system reports it — not a name from the environment."""
+    import pwd
+
     try:
-        return staff_actor(getpass.getuser(), source="login name")
-    except (KeyError, OSError, InvalidInput):  # no passwd entry in some containers, or odd
-        return "staff:unknown"
+        return f"local:{pwd.getpwuid(os.getuid()).pw_name}"
+    except KeyError:  # no passwd entry in some containers
+        return f"local:uid{os.getuid()}"
 
 
 def prefect_ready(current: Settings):

@@ -36,7 +36,9 @@ def demo(
     stack = prefect_ready(current)
     say(f"Prefect UI: {stack.ui_url}")
     from flows.demo import run_demo
+    from flows.demo_staff import demo_accounts
 
+    people = demo_accounts(current)
     rows = run_demo(current, cases, seed=seed, progress=say)
     from flows.demo import portal_case
     from flows.stack import ensure_web
@@ -48,7 +50,11 @@ def demo(
         print_json({"ui": stack.ui_url, "seconds": round(total, 2),
                     "cases": [row.__dict__ for row in rows],
                     "portal": {"case_id": invite.case_id, "expert_id": invite.expert_id,
-                               "url": invite.url}})
+                               "url": invite.url},
+                    "console": {"url": f"{current.public_url}/login",
+                                "accounts": {p.name: {"roles": p.roles,
+                                                      "password": p.password}
+                                             for p in people.values()}}})
         return
     console.print(outcome_table(rows, current.lang))
     late = sum(row.late_scores for row in rows)
@@ -57,6 +63,16 @@ def demo(
     console.print(f"\nCase {invite.case_id} waits for the last score of its panel. Score it "
                   f"as expert {invite.expert_id} in the portal:\n{invite.url}", markup=False,
                   soft_wrap=True)
+    waiting = [row.case_id for row in rows if row.state == "awaiting_approval"]
+    console.print(f"\nStaff console: {current.public_url}/login — sign in as (passwords are new "
+                  "on every demo run):", soft_wrap=True)
+    for account in people.values():
+        console.print(f"  {account.name:<14} {account.password:<18} "
+                      f"{', '.join(account.roles)}", soft_wrap=True)
+    if waiting:
+        console.print(f"Case {', '.join(waiting)} waits for approval of its disposal: sign in "
+                      "as demo-approver to approve or override it; as demo-auditor to read "
+                      "and verify the reports.", soft_wrap=True)
 
 
 def outcome_table(rows: list[DemoRow], lang: str) -> LiteralTable:

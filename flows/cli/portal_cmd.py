@@ -9,9 +9,18 @@ import typer
 
 from cases import links, panel_changes, scenarios
 from cases.errors import InvalidInput
+from cases.roles import Action
 from flows.cli.case_cmd import app as case_app
 from flows.cli.case_cmd import experts_app
-from flows.cli.common import console, current_user, db, prefect_ready, print_json, settings
+from flows.cli.common import (
+    AsUser,
+    acting,
+    console,
+    db,
+    prefect_ready,
+    print_json,
+    settings,
+)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
@@ -51,16 +60,18 @@ def experts_link(
     days: Annotated[int | None, typer.Option(min=1, max=90, help="Valid for (default 14).")]
     = None,
     as_json: JsonFlag = False,
+    as_user: AsUser = None,
 ) -> None:
     """Print a new personal link of an expert seated on a case (the full URL)."""
     current = settings()
+    person = acting(as_user, Action.MANAGE_PANEL, current)
     database = db(current)
     from cases.portal import seat_of
 
     with database.read_session() as session:
         seat_of(session, case_id, expert_id)  # refuses a reserve, a seat left, no seat
     link = links.create_link(database, current, expert_id=expert_id, case_id=case_id,
-                             by=current_user(), days=days)
+                             by=person.actor, days=days)
     if as_json:
         print_json({"url": link.url, "link": link.id, "expert_id": expert_id,
                     "case_id": case_id, "expires_at": link.expires_at.isoformat()})
@@ -73,9 +84,11 @@ def experts_revoke(
     expert_id: Annotated[str | None, typer.Option("--expert", help="Every live link of this "
                                                                    "expert.")] = None,
     link_id: Annotated[str | None, typer.Option("--link", help="One link, by its id.")] = None,
+    as_user: AsUser = None,
 ) -> None:
     """Revoke personal links; the expert's open portal sessions end too."""
-    revoked, ended = links.revoke(db(), by=current_user(), link_id=link_id,
+    person = acting(as_user, Action.MANAGE_PANEL)
+    revoked, ended = links.revoke(db(), by=person.actor, link_id=link_id,
                                   expert_id=expert_id)
     console.print(f"{revoked} link(s) revoked, {ended} session(s) ended", markup=False)
 
@@ -86,19 +99,22 @@ def case_scenario(
     description: Annotated[str, typer.Option(help="What happens, to whom, how they are hurt.")],
     population: Annotated[str, typer.Option(help="Who is hurt: a target_users code.")]
     = "general",
+    as_user: AsUser = None,
 ) -> None:
     """Describe an injury scenario for the panel to score (before the panel sits)."""
+    person = acting(as_user, Action.DESCRIBE_SCENARIOS)
     number = scenarios.add(db(), case_id, description=description, population=population,
-                           by=current_user())
+                           by=person.actor)
     console.print(f"{case_id}: scenario {number} described", markup=False)
 
 
 @case_app.command("seat")
-def case_seat(case_id: str, as_json: JsonFlag = False) -> None:
+def case_seat(case_id: str, as_json: JsonFlag = False, as_user: AsUser = None) -> None:
     """Seat experts from the roster on a round that can no longer reach its quorum: as many
     as it lacks, the best-ranked eligible experts not yet on this panel (each is mailed)."""
     current = settings()
-    change = panel_changes.seat_more(db(current), current, case_id, by=current_user())
+    person = acting(as_user, Action.MANAGE_PANEL, current)
+    change = panel_changes.seat_more(db(current), current, case_id, by=person.actor)
     from cases import mail
 
     sent = mail.deliver(db(current), current)
@@ -113,12 +129,14 @@ def case_seat(case_id: str, as_json: JsonFlag = False) -> None:
 def case_extend(
     case_id: str,
     days: Annotated[int, typer.Option(help="New deadline: this many days from now.")] = 7,
+    as_user: AsUser = None,
 ) -> None:
     """Give a round that can no longer reach its quorum more time (the panel is mailed)."""
     if days < 1:
         raise InvalidInput(f"--days {days}: give 1 to 90 days")
     current = settings()
-    panel_changes.extend_round(db(current), current, case_id, days=days, by=current_user())
+    person = acting(as_user, Action.MANAGE_PANEL, current)
+    panel_changes.extend_round(db(current), current, case_id, days=days, by=person.actor)
     from cases import mail
 
     sent = mail.deliver(db(current), current)

@@ -1,7 +1,10 @@
-"""Closure (结案): the whole trail on one report; the case is closed."""
+"""Closure (结案): the whole trail on one report — every gate, the approval of the disposal,
+every follow-up action and its outcome, every earlier report by name and hash; the case is
+closed."""
 
 from __future__ import annotations
 
+from cases import actions
 from cases.commits import GateCommit
 from cases.lifecycle import Event
 from cases.store import Dossier
@@ -18,8 +21,14 @@ def step(ctx: StepContext, d: Dossier) -> StepResult:
              "measures": list(d.case.measures or []),
              "referrals": (triage.outcome.get("referrals", []) if triage else []),
              "closed_at_triage": d.gate_record("assessment") is None}
+    follow_up = d.gate_record("follow_up")
+    final["closed_by_staff"] = follow_up.outcome.get("closed_by_staff") if follow_up else None
+    tracked = actions.outcome_rows(actions.list_actions(ctx.db, d.case.id))
+    disposal = d.gate_record("disposal")
+    approval = disposal.outcome.get("approval") if disposal else None
     report = write_report(ctx, d, "closure", 1, SYSTEM_ACTOR, gates=gates, reports=reports,
-                          final=final, signals=[s.model_dump(mode="json") for s in d.signals])
+                          final=final, signals=[s.model_dump(mode="json") for s in d.signals],
+                          actions=tracked, approval=approval)
     return commit(ctx, d, GateCommit(case_id=d.case.id, event=Event.CLOSURE_DONE,
                                      owner=ctx.owner, actor=SYSTEM_ACTOR, outcome=final,
                                      report=report))

@@ -15,11 +15,12 @@ from rules.domain import Lang, domain
 from rules.risk_matrix import BAND_LABELS, LEVEL_NAMES, LEVELS, level
 
 WEB_LOCALES = Path(__file__).with_name("locales")
+STAFF_LOCALES = Path(__file__).with_name("staff_locales")  # console, audit, admin, sign-in
 
 
 def locale(lang: str) -> Catalog:
     chosen: Lang = "en" if lang == "en" else "zh"
-    return Catalog.merged(chosen, WEB_LOCALES, EXPERT_LOCALES)
+    return Catalog.merged(chosen, WEB_LOCALES, EXPERT_LOCALES, STAFF_LOCALES)
 
 
 def _text(value: Any, lang: str) -> str:

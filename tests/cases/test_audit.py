@@ -21,15 +21,13 @@ from sqlmodel import select
 from cases import audit, store
 from flows import gates
 from flows.cli import main
-from tests.helpers import open_archetype, score_round
+from tests.helpers import advance_with_people, open_archetype
 
 
 @pytest.fixture
 def two_cases(settings, db, roster):
     full, truth = open_archetype(db, "toy_choking")
-    gates.advance(settings, full)
-    score_round(db, full, truth)
-    gates.advance(settings, full)
+    assert advance_with_people(settings, db, full, truth).state == "closed"
     short, _ = open_archetype(db, "out_of_scope_food")
     gates.advance(settings, short)
     assert audit.verify(db, settings.home).problems == []

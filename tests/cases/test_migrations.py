@@ -20,14 +20,14 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel, select
 
-from cases import audit, outbox, schema, store
+from cases import approvals, audit, outbox, schema, store
 from cases.db import Database, database
 from cases.models import Case, Score
 from cases.schema import StoreOutdated
 from cases.views import case_summary
 from flows import gates
 from flows.cli import main
-from tests.helpers import archetypes, score_round
+from tests.helpers import APPROVER, archetypes, complete_actions, score_round
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "baseline_store"
 
@@ -111,6 +111,8 @@ def test_a_baseline_store_is_refused_then_upgraded_with_every_case_readable(sett
 
 
 def test_an_upgraded_case_waiting_for_scores_goes_on_to_closure(settings):
+    """…through what later migrations added: the four-eyes approval and the tracked
+    follow-up actions (0004), in the upgraded store."""
     load_baseline(settings.database_url, settings.home)
     schema.upgrade(Database(settings.database_url))
     db = database(settings.database_url)
@@ -118,9 +120,14 @@ def test_an_upgraded_case_waiting_for_scores_goes_on_to_closure(settings):
     waiting = next(c["id"] for c in dump["case"] if c["state"] == "awaiting_scores")
     truth = archetypes("base")["cosmetic_banned_substance"].truth
     assert score_round(db, waiting, truth, seed="after-upgrade")[-1].claim.claimed
+    assert gates.advance(settings, waiting).state == "awaiting_approval"
+    approvals.decide(db, waiting, APPROVER)
+    assert gates.advance(settings, waiting).state == "awaiting_actions"
+    assert complete_actions(db, waiting).claimed
     done = gates.advance(settings, waiting)
     assert done.state == "closed"
     dossier = store.load_dossier(db, waiting)
+    assert approvals.get_review(db, waiting).status == "approved"
     assert [r.gate for r in dossier.reports][-4:] == ["assessment", "disposal", "follow_up",
                                                       "closure"]
     assert audit.verify(db, settings.home).ok

@@ -43,6 +43,11 @@ def test_the_shipped_sample_is_valid():
                                                     "valid boolean"),
     (lambda d: d["product"].update(imported=0), "product.imported: Input should be a valid "
                                                 "boolean"),
+    (lambda d: d["product"].update(imported=1), "product.imported: Input should be a valid "
+                                                "boolean"),
+    (lambda d: d["product"].update(with_consumers="off"), "product.with_consumers: Input "
+                                                          "should be a valid boolean"),
+    (lambda d: d.update(received_at="1700000000"), "received_at: expected an ISO 8601 date"),
     (lambda d: d["enterprise"].update(credit_class="Z"), "enterprise.credit_class: unknown"),
     (lambda d: d.update(lab_results=[{"item": "x", "result": "maybe"}]),
      "lab_results[0].result: Input should be 'pass' or 'fail'"),

@@ -45,7 +45,7 @@ def experts_in(db) -> int:
         return session.exec(select(func.count()).select_from(Expert)).one()
 
 
-def test_a_csv_roster_imports_every_field(capsys, db, tmp_path):
+def test_a_csv_roster_imports_every_field(capsys, cli_user, db, tmp_path):
     path = tmp_path / "roster.csv"
     path.write_text("\ufeff" + GOOD_CSV, encoding="utf-8")  # a spreadsheet's UTF-8 mark
     code, out, err = run(capsys, "experts", "import", str(path), "--json")
@@ -64,7 +64,7 @@ def test_a_csv_roster_imports_every_field(capsys, db, tmp_path):
     assert x2.name == "Li, Er" and x2.active and x2.max_open_seats is None
 
 
-def test_reimporting_reports_what_changed_and_audits_it(capsys, db, tmp_path):
+def test_reimporting_reports_what_changed_and_audits_it(capsys, cli_user, db, tmp_path):
     path = tmp_path / "roster.yaml"
     path.write_text(GOOD_YAML, encoding="utf-8")
     assert run(capsys, "experts", "import", str(path))[1].strip() == (
@@ -82,7 +82,7 @@ def test_reimporting_reports_what_changed_and_audits_it(capsys, db, tmp_path):
     assert store.roster(db)[0].seniority == 13
 
 
-def test_every_bad_row_is_reported_by_line_and_nothing_is_imported(capsys, db, tmp_path):
+def test_every_bad_row_is_reported_by_line_and_nothing_is_imported(capsys, cli_user, db, tmp_path):
     rows = GOOD_CSV.splitlines()
     bad = "\n".join([
         rows[0],
@@ -152,7 +152,7 @@ def test_yaml_rows_are_reported_by_line(tmp_path):
         f"{path}:30: expert Y003: field 'name' is given twice"]
 
 
-def test_dry_run_checks_and_stores_nothing(capsys, db, tmp_path):
+def test_dry_run_checks_and_stores_nothing(capsys, cli_user, db, tmp_path):
     path = tmp_path / "roster.yaml"
     path.write_text(GOOD_YAML, encoding="utf-8")
     code, out, _ = run(capsys, "experts", "import", str(path), "--dry-run")
@@ -203,7 +203,7 @@ def test_the_documented_example_roster_imports(db):
                                         "to": 2021},)
 
 
-def test_control_characters_in_a_bad_row_cannot_forge_output_lines(capsys, db, tmp_path):
+def test_control_characters_in_a_bad_row_cannot_forge_output_lines(capsys, cli_user, db, tmp_path):
     path = tmp_path / "roster.yaml"
     path.write_text('experts:\n  - {id: "X\\nerror: forged\\u001b[31m", name: a, affiliation: b, '
                     "seniority: 1, hazards: [choking]}\n", encoding="utf-8")
@@ -219,3 +219,31 @@ def test_a_full_width_semicolon_separates_list_items_too(tmp_path):
     path.write_text(f"{HEADER}\nX1,王一,某院,,,,10,toys,choking,,,,,宁波乐童玩具有限公司；乐童控股集团,\n",
                     encoding="utf-8")
     assert load_roster(path)[0].conflicts == ("宁波乐童玩具有限公司", "乐童控股集团")
+
+
+def test_a_signal_giving_only_the_credit_code_still_excludes_who_declared_the_name(
+        settings, db, roster):
+    """Issue 9 (5): the store knows the code and the name belong together from an earlier
+    signal, so a conflict declared by name holds for a case whose signal gives only the code."""
+    from dataclasses import replace
+
+    from cases.intake import open_case
+    from cases.panels import request_for
+    from experts.assignment import select_panel
+    from experts.protocol import Protocol
+    from tests.helpers import sample_signal
+
+    open_case(db, sample_signal(reference="with-both"), actor="staff:t", lang="zh")
+    only_code = sample_signal(reference="code-only")
+    only_code = only_code.model_copy(update={"enterprise": only_code.enterprise.model_copy(
+        update={"name": ""}), "product": only_code.product.model_copy(update={
+            "model": "another"})})
+    case_id = open_case(db, only_code, actor="staff:t", lang="zh").case_id
+    toys = next(p for p in profiles(db) if "toys" in p.categories)
+    conflicted = replace(toys, id="Z001", seniority=40,
+                         conflicts=("宁波乐童玩具（浙江）有限公司",))
+    request = request_for(db, store.load_dossier(db, case_id))
+    assert request.enterprises == ("91330206MA2H3L7X0K",)  # the signal names no one else
+    selection = select_panel(request, [*profiles(db), conflicted], {}, Protocol())
+    assert ("Z001", "conflict_enterprise") in {(e.expert_id, e.reason)
+                                               for e in selection.excluded}

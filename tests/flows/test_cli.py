@@ -37,7 +37,7 @@ def one_line_error(err: str) -> str:
     return err
 
 
-def test_case_open_prints_the_id(capsys, db):
+def test_case_open_prints_the_id(capsys, cli_user, db):
     code, out, _ = run(capsys, "case", "open", str(SAMPLES / "signal.json"), "--json")
     assert code == 0
     case_id = json.loads(out)["id"]
@@ -51,7 +51,7 @@ def test_case_open_prints_the_id(capsys, db):
     ('{"channel": "fax", "reference": "x", "received_at": "2026-11-01T00:00:00", '
      '"product": {"category": "toys"}}', "channel: unknown channel 'fax'"),
 ])
-def test_bad_signal_files_are_refused_and_nothing_is_stored(capsys, db, tmp_path, content,
+def test_bad_signal_files_are_refused_and_nothing_is_stored(capsys, cli_user, db, tmp_path, content,
                                                              message):
     before = stored(db)
     path = tmp_path / "signal.json"
@@ -62,7 +62,7 @@ def test_bad_signal_files_are_refused_and_nothing_is_stored(capsys, db, tmp_path
     assert stored(db) == before
 
 
-def test_score_refusals(capsys, settings, db, roster):
+def test_score_refusals(capsys, cli_user, settings, db, roster):
     case_id, _ = open_archetype(db, "toy_choking")
     gates.advance(settings, case_id)
     member = store.load_dossier(db, case_id).voting_seats()[0].expert_id
@@ -92,7 +92,7 @@ def test_score_refusals(capsys, settings, db, roster):
     assert stored(db) == before
 
 
-def test_argument_errors_are_one_line_too(capsys, db):
+def test_argument_errors_are_one_line_too(capsys, cli_user, db):
     code, _, err = run(capsys, "score", "submit", "--case", "X")
     assert code == 2 and "Missing option" in one_line_error(err)
     code, _, err = run(capsys, "case", "shw", "X")

@@ -16,11 +16,17 @@ import sys
 import pytest
 from sqlmodel import func, select
 
-from cases import audit, failpoints, store
+from cases import approvals, audit, failpoints, store
 from cases.models import GateRecord, ReportRecord
 from flows import gates
 from tests.conftest import REPO
-from tests.helpers import open_archetype, score_round
+from tests.helpers import (
+    APPROVER,
+    advance_with_people,
+    complete_actions,
+    open_archetype,
+    score_round,
+)
 
 ADVANCE = "from cases.config import load_settings; from flows import gates; import sys; " \
           "gates.advance(load_settings(), sys.argv[1])"
@@ -43,9 +49,14 @@ def records(db, model, case_id: str) -> list:
 def test_killed_run_resumes_at_the_first_incomplete_gate(settings, db, roster, point):
     case_id, truth = open_archetype(db, "toy_choking")
     gate = point.split(".")[0]
-    if gate in ("disposal", "closure"):  # get the case past the panel first
-        gates.advance(settings, case_id)
+    if gate in ("disposal", "closure"):  # past the panel and the approval (the disposal's
+        gates.advance(settings, case_id)  # commit with its report is the one killed)
         score_round(db, case_id, truth)
+        assert gates.advance(settings, case_id).state == "awaiting_approval"
+        approvals.decide(db, case_id, APPROVER)
+    if gate == "closure":  # and past the follow-up
+        assert gates.advance(settings, case_id).state == "awaiting_actions"
+        complete_actions(db, case_id)
     failpoints.arm(settings.home, point)
     assert advance_in_a_process(settings, case_id) == -signal.SIGKILL
 
@@ -60,9 +71,7 @@ def test_killed_run_resumes_at_the_first_incomplete_gate(settings, db, roster, p
 
     # The crashed run still holds the lease: its pid is dead, so a new run takes over at once.
     assert advance_in_a_process(settings, case_id) == 0
-    if store.get_case(db, case_id).state == "awaiting_scores":
-        score_round(db, case_id, truth)
-        gates.advance(settings, case_id)
+    advance_with_people(settings, db, case_id, truth)  # whoever it waits for then
 
     after = store.load_dossier(db, case_id)
     assert after.case.state == "closed"

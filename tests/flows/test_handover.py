@@ -82,7 +82,7 @@ def test_a_claim_whose_start_fails_stays_owed_and_the_sweeper_starts_it_once(
     starts = Starts(settings)
     first = sweep_once(settings, start=starts, states_of=completed)
     assert first.started == [f"{case_id}:scores:r1"] and starts.keys == first.started
-    assert store.get_case(db, case_id).state == "closed"
+    assert store.get_case(db, case_id).state == "awaiting_approval"  # the next human wait
     again = sweep_once(settings, start=starts, states_of=completed)
     done = again.to_dict()
     assert all(not done[k] for k in ("started", "unreachable", "retaken", "panels_retried",
@@ -109,7 +109,7 @@ def test_the_sweeper_takes_up_an_active_case_whose_run_crashed(settings, db, ros
     swept = sweep_once(settings, start=starts, states_of=lambda ids: dict.fromkeys(
         ids, "CRASHED"))
     assert swept.retaken == [case_id] and swept.started == [f"{case_id}:retake"]
-    assert store.get_case(db, case_id).state == "closed"
+    assert store.get_case(db, case_id).state == "awaiting_approval"
     assert audit.verify(db, settings.home).ok
 
 
@@ -191,13 +191,14 @@ def test_no_eligible_panel_waits_for_staff_and_is_taken_up_when_experts_free_up(
     assert not any(r.gate == "panel" for r in store.load_dossier(db, ids[6]).reports)
     starts = Starts(settings)
     assert sweep_once(settings, start=starts, states_of=completed).panels_retried == []
-    # experts free up: the first case's panel finishes its work and the case closes
+    # experts free up: the first case's panel finishes its assessment (the case goes on to
+    # wait for the approval of its disposal; its panel has no more work)
     from tests.helpers import archetypes
 
     truth = archetypes()["toy_choking"].truth
     score_round(db, ids[0], truth)
     gates.advance(settings, ids[0])
-    assert store.get_case(db, ids[0]).state == "closed"
+    assert store.get_case(db, ids[0]).state == "awaiting_approval"
     swept = sweep_once(settings, start=starts, states_of=completed)
     assert swept.panels_retried == [ids[6]]
     after = store.get_case(db, ids[6])
@@ -247,7 +248,7 @@ def test_three_delphi_rounds_without_consensus_end_the_assessment(settings, db, 
             record_score(db, case_id, expert, round_no, form.to_record(), actor="t")
         gates.advance(settings, case_id)
     dossier = store.load_dossier(db, case_id)
-    assert dossier.case.state == "closed"
+    assert dossier.case.state == "awaiting_approval"
     outcome = dossier.gate_record("assessment").outcome
     assert outcome["rounds"] == 3 and outcome["consensus"] is False
     assert [r.round_no for r in dossier.rounds] == [1, 2, 3]
@@ -341,7 +342,8 @@ def test_a_case_whose_runs_keep_failing_goes_to_staff(settings, db, roster):
     assert sweep_once(settings, start=start_that_fails, states_of=runs_fail).to_dict() == {
         "started": [], "unreachable": [], "retaken": [], "panels_retried": [],
         "handed_to_staff": [], "reminded": [], "replaced": [], "reserves_called": [],
-        "rounds_closed": [], "quorum_lost": [], "mail_sent": 0,
+        "rounds_closed": [], "quorum_lost": [], "approvals_escalated": [],
+        "actions_overdue": [], "mail_sent": 0,
         "mail_failed": 0}  # staff's turn: nothing more is retried
     assert sweeping.retry(db, case_id, actor="staff:t", by="staff", why="fixed").claimed
     assert store.get_case(db, case_id).state == "active"

@@ -87,7 +87,7 @@ def test_another_port_never_overwrites_the_record_of_a_live_server(capsys, setti
     assert our_server_elsewhere.poll() is None
 
 
-def test_the_data_directory_and_the_store_are_the_owners_only(capsys, settings):
+def test_the_data_directory_and_the_store_are_the_owners_only(capsys, cli_user, settings):
     settings.home.mkdir(parents=True)
     settings.home.chmod(0o755)  # as an older RiskGate left it
     code, _, _ = run(capsys, "case", "open", str(SAMPLES / "signal.json"))
@@ -98,7 +98,7 @@ def test_the_data_directory_and_the_store_are_the_owners_only(capsys, settings):
         assert stat.S_IMODE(os.stat(store).st_mode) & 0o077 == 0
 
 
-def test_the_error_log_keeps_no_payload_and_rotates(capsys, settings, monkeypatch):
+def test_the_error_log_keeps_no_payload_and_rotates(capsys, cli_user, settings, monkeypatch):
     from flows.cli import case_cmd
 
     secret = "患者张三 13812345678 " * 50
@@ -108,14 +108,14 @@ def test_the_error_log_keeps_no_payload_and_rotates(capsys, settings, monkeypatc
 
     monkeypatch.setattr(case_cmd, "read_signal_file", broken)
     for _ in range(40):
-        code, _, err = run(capsys, "case", "open", str(SAMPLES / "signal.json"), "--by",
-                           "someone")
+        code, _, err = run(capsys, "case", "open", str(SAMPLES / "signal.json"), "--as",
+                           cli_user)
         assert code == 70 and "internal error: ValueError" in one_line(err)
     logs = sorted(load_settings().logs_dir.glob("cli-errors.log*"))
     assert logs and len(logs) <= 4
     text = "".join(p.read_text(encoding="utf-8") for p in logs)
     assert "ValueError" in text and "case_cmd.py" in text  # where, for developers
-    assert "13812345678" not in text and "患者" not in text and "someone" not in text
+    assert "13812345678" not in text and "患者" not in text and cli_user not in text
     assert all(stat.S_IMODE(p.stat().st_mode) & 0o077 == 0 for p in logs)
 
 
@@ -123,15 +123,17 @@ def test_the_error_log_keeps_no_payload_and_rotates(capsys, settings, monkeypatc
     ("[" * 100_000 + "]" * 100_000, "JSON nested 100000 deep; at most 64"),
     ('{"reference": ' + "1" * 5000 + "}", "Exceeds the limit (4300 digits)"),
     ('{"channel": NaN}', "NaN is not a number JSON allows"),
+    ('{"channel": "complaint_12365", "hazards": ["choking"], "hazards": []}',
+     "key 'hazards' appears twice in one object"),
 ])
-def test_hostile_json_is_a_one_line_refusal(capsys, db, tmp_path, content, message):
+def test_hostile_json_is_a_one_line_refusal(capsys, cli_user, db, tmp_path, content, message):
     path = tmp_path / "signal.json"
     path.write_text(content, encoding="utf-8")
     code, out, err = run(capsys, "case", "open", str(path))
     assert (code, out) == (2, "") and message in one_line(err)
 
 
-def test_files_that_are_not_files(capsys, db, tmp_path):
+def test_files_that_are_not_files(capsys, cli_user, db, tmp_path):
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
     for path, message in ((fifo, "not a regular file"), ("/dev/zero", "not a regular file"),
@@ -168,7 +170,8 @@ def test_bad_database_urls(capsys, monkeypatch, url, message):
     assert code == 2 and message in one_line(err) and "secret" not in err
 
 
-def test_a_prefect_server_that_stops_answering_mid_command_is_exit_5(capsys, db, monkeypatch):
+def test_a_prefect_server_that_stops_answering_mid_command_is_exit_5(capsys, cli_user, db,
+                                                                      monkeypatch):
     """The client's error when the server is killed while a command talks to it (httpx's
     ConnectError, as prefect's client raises it) is exit 5 with where, not an internal error."""
     import httpx
@@ -189,14 +192,49 @@ def test_a_prefect_server_that_stops_answering_mid_command_is_exit_5(capsys, db,
                              "(`riskgate server status`)\n")
 
 
-def test_odd_arguments(capsys, db):
+def test_odd_arguments(capsys, cli_user, db):
     code, _, err = run(capsys, "case", "run", "RG-X", "--timeout", "-1")
     assert code == 2 and "--timeout" in one_line(err)
     code, _, err = run(capsys, "case", "explain", "RG-X", "--gate", "../../x")
     assert code == 2 and "choose triage or disposal" in one_line(err)
-    code, _, err = run(capsys, "case", "open", str(SAMPLES / "signal.json"), "--by",
+    code, _, err = run(capsys, "case", "open", str(SAMPLES / "signal.json"), "--as",
                        "x" * 100_000)
     assert code == 2 and "at most 64" in one_line(err)
-    code, _, err = run(capsys, "case", "open", str(SAMPLES / "signal.json"), "--by",
+    code, _, err = run(capsys, "case", "open", str(SAMPLES / "signal.json"), "--as",
                        "riskgate")
     assert code == 2 and "the system's own" in one_line(err)
+    code, _, err = run(capsys, "case", "open", str(SAMPLES / "signal.json"), "--as",
+                       "line\nbreak")
+    assert code == 2 and "use lower-case letters" in one_line(err)
+
+
+def test_case_run_on_a_case_another_run_is_advancing_is_refused_not_reported_done(
+        capsys, cli_user, db, monkeypatch):
+    """Issue 9 (14): the flow run `case run` started finds the case held by another run and
+    ends; the command says so (exit 4) instead of printing an intermediate state with exit 0."""
+    from cases import lease
+    from cases.submissions import Claim
+    from flows import launcher, submissions
+    from flows.submissions import Submitted
+    from tests.helpers import open_archetype
+
+    case_id, _ = open_archetype(db, "toy_choking")
+    other = lease.new_owner("22222222-2222-2222-2222-222222222222")
+    lease.acquire(db, case_id, other)  # another run holds the case and advances it
+    from types import SimpleNamespace
+
+    def started(settings, case_id, *, actor, prepare):
+        prepare()
+        return Submitted(Claim(case_id, True, f"{case_id}:launch", 1),
+                         "11111111-1111-1111-1111-111111111111")
+
+    monkeypatch.setattr(submissions, "launch_case", started)
+    monkeypatch.setattr(launcher, "wait_for_run", lambda run_id, timeout: launcher.RunOutcome(
+        run_id, "Completed", ""))  # that run found the case taken and ended quietly
+    monkeypatch.setattr("flows.cli.case_cmd.prefect_ready",
+                        lambda current: SimpleNamespace(ui_url="http://127.0.0.1:4200"))
+    code, out, err = run(capsys, "case", "run", case_id)
+    assert (code, out) == (4, "")
+    last = err.splitlines()[-1]  # after the line naming the flow run it started
+    assert last.startswith("error: ") and f"case {case_id} is being advanced by another run" \
+        in last

@@ -19,11 +19,15 @@ import httpx
 import pytest
 
 from cases import failpoints
+from flows.demo_staff import sample_update
 from tests.conftest import REPO, SAMPLES
 
 pytestmark = pytest.mark.prefect
 
 SEVEN_GATES = ["intake", "triage", "panel", "assessment", "disposal", "follow_up", "closure"]
+STAFF, APPROVER = "tester", "approver"
+# a case's flow runs after the panel: the approval's and the completed follow-up's
+AFTER_THE_PANEL = [("disposal:decided", "COMPLETED"), ("follow_up:done", "COMPLETED")]
 SWEEP_SECONDS = 15  # the served sweeper's schedule in these tests (60 s in prefect.yaml)
 
 
@@ -39,7 +43,7 @@ class Stack:
         self.api = f"http://127.0.0.1:{port}/api"
         self.env = {**os.environ, "RISKGATE_HOME": str(home), "RISKGATE_PREFECT_PORT": str(port),
                     "RISKGATE_FAILPOINTS": "on", "COLUMNS": "200",
-                    "RISKGATE_SWEEP_SECONDS": str(SWEEP_SECONDS)}
+                    "RISKGATE_SWEEP_SECONDS": str(SWEEP_SECONDS), "RISKGATE_USER": STAFF}
 
     def cli(self, *args: str, check: bool = True, timeout: float = 300,
             env: dict | None = None) -> subprocess.CompletedProcess:
@@ -53,6 +57,25 @@ class Stack:
 
     def json(self, *args: str) -> dict:
         return json.loads(self.cli(*args, "--json").stdout)
+
+    def add_people(self) -> None:
+        """The accounts commands act as: staff (who opens cases, RISKGATE_USER) and another
+        person who approves their disposals (four-eyes)."""
+        self.cli("users", "add", STAFF, "--role", "staff", "--role", "admin", "--no-password")
+        self.cli("users", "add", APPROVER, "--role", "approver", "--no-password")
+
+    def approve_and_follow_up(self, case_id: str, timeout: float = 90) -> dict:
+        """The approver approves the proposed disposal; staff complete every follow-up action
+        (through the CLI, as people would); the case closes through its flow runs."""
+        self.wait_for(case_id, "awaiting_approval", timeout=timeout)
+        self.cli("disposal", "approve", case_id, "--as", APPROVER)
+        self.wait_for(case_id, "awaiting_actions", timeout=timeout)
+        for action in json.loads(self.cli("follow-up", "list", case_id, "--json").stdout):
+            update = sample_update(action["measure"], "zh")
+            progress = [f"--progress={k}={v}" for k, v in update["progress"].items()]
+            self.cli("follow-up", "update", case_id, str(action["number"]), "--status",
+                     "completed", *progress, "--outcome", update["outcome"])
+        return self.wait_for(case_id, "closed", timeout=timeout)
 
     def wait_for(self, case_id: str, state: str, timeout: float = 90) -> dict:
         deadline = time.monotonic() + timeout
@@ -95,6 +118,7 @@ class Stack:
 def stack(tmp_path_factory) -> Stack:
     running = Stack(tmp_path_factory.mktemp("stack") / "home", free_port())
     running.cli("server", "start", timeout=240)
+    running.add_people()
     running.cli("experts", "seed")
     yield running
     running.cli("server", "stop", check=False)
@@ -143,7 +167,7 @@ def test_a_case_waits_for_its_panel_and_the_quorum_resumes_it(stack):
     fourth = score(stack, case_id, voting[3]).stdout
     assert "quorum reached" in fourth
 
-    closed = stack.wait_for(case_id, "closed")
+    closed = stack.approve_and_follow_up(case_id)
     assert closed["gate"] == "closed" and closed["risk_level"] == "serious"
     assert "recall" in closed["measures"]
     assert [r["gate"] for r in closed["reports"]] == SEVEN_GATES
@@ -158,13 +182,16 @@ def test_a_case_waits_for_its_panel_and_the_quorum_resumes_it(stack):
 
     runs = stack.runs_of(case_id)
     assert keys_and_states(stack, case_id) == [("launch", "COMPLETED"),
-                                                ("scores:r1", "COMPLETED")]
+                                                ("scores:r1", "COMPLETED"), *AFTER_THE_PANEL]
     assert all(r["deployment_id"] for r in runs)
     artifacts = httpx.post(f"{stack.api}/artifacts/filter", timeout=10, auth=stack.auth, json={
         "artifacts": {"flow_run_id": {"any_": [r["id"] for r in runs]}}, "limit": 50,
         "offset": 0, "sort": "CREATED_DESC"}).json()
+    # one artifact per gate step: the disposal and the follow-up each have two, one before and
+    # one after the people they wait for (the proposal, then the decision; tracking, then done)
+    steps = [*SEVEN_GATES, "disposal", "follow_up"]
     assert sorted(a["key"] for a in artifacts) == sorted(
-        f"{case_id.lower()}-{g.replace('_', '-')}" for g in SEVEN_GATES)
+        f"{case_id.lower()}-{g.replace('_', '-')}" for g in steps)
     assert stack.cli("audit", "verify").returncode == 0
 
 
@@ -177,11 +204,12 @@ def test_a_continuation_killed_mid_gate_is_finished_by_the_sweeper(stack):
     continuation = stack.runs_of(case_id)[-1]
     assert stack.wait_for_run_state(continuation["id"], {"CRASHED", "FAILED"}) == "CRASHED"
     # nobody runs `case run`: the scheduled sweeper sees the crashed run and takes the case up
-    closed = stack.wait_for(case_id, "closed", timeout=SWEEP_SECONDS * 4 + 60)
+    stack.wait_for(case_id, "awaiting_approval", timeout=SWEEP_SECONDS * 4 + 60)
+    closed = stack.approve_and_follow_up(case_id)
     assert [r["gate"] for r in closed["reports"]] == SEVEN_GATES
     assert keys_and_states(stack, case_id) == [("launch", "COMPLETED"),
                                                 ("scores:r1", "CRASHED"),
-                                                ("retake", "COMPLETED")]
+                                                ("retake", "COMPLETED"), *AFTER_THE_PANEL]
     assert stack.cli("audit", "verify").returncode == 0
 
 
@@ -200,10 +228,11 @@ def test_prefect_unreachable_at_the_claim_then_back_completes_with_one_continuat
     shown = stack.json("case", "show", case_id)
     assert (shown["state"], shown["gate"]) == ("active", "assessment")
     stack.cli("server", "start", timeout=240)  # Prefect is back; the runner sweeps at start
-    closed = stack.wait_for(case_id, "closed", timeout=SWEEP_SECONDS * 3 + 90)
+    stack.wait_for(case_id, "awaiting_approval", timeout=SWEEP_SECONDS * 3 + 90)
+    closed = stack.approve_and_follow_up(case_id)
     assert [r["gate"] for r in closed["reports"]] == SEVEN_GATES
     assert keys_and_states(stack, case_id) == [("launch", "COMPLETED"),
-                                                ("scores:r1", "COMPLETED")]
+                                                ("scores:r1", "COMPLETED"), *AFTER_THE_PANEL]
     assert stack.cli("audit", "verify").returncode == 0
 
 
@@ -244,14 +273,22 @@ def test_demo_runs_every_archetype_through_the_deployments(stack):
     rows = {row["key"]: row for row in out["cases"]}
     assert set(rows) == {"toy_choking", "heater_shock", "cosmetic_banned_substance",
                          "labelling_defect", "out_of_scope_food"}
-    assert all(row["state"] == "closed" for row in rows.values())
+    # the demo leaves the last assessed case waiting for a person's approval
+    assert rows["labelling_defect"]["state"] == "awaiting_approval"
+    assert all(row["state"] == "closed" for key, row in rows.items()
+               if key != "labelling_defect")
     assert rows["out_of_scope_food"]["gates"] == ["intake", "triage", "closure"]
     assert rows["out_of_scope_food"]["reports"] == 3
-    for key in ("toy_choking", "heater_shock", "cosmetic_banned_substance", "labelling_defect"):
+    for key in ("toy_choking", "heater_shock", "cosmetic_banned_substance"):
         assert rows[key]["gates"] == SEVEN_GATES and rows[key]["reports"] == 7
+    assert rows["labelling_defect"]["gates"] == SEVEN_GATES[:4]
     assert rows["toy_choking"]["risk_level"] == "serious"
     assert rows["labelling_defect"]["risk_level"] == "low"
-    assert rows["labelling_defect"]["measures"] == ["hazard_disclosure"]
+    proposed = stack.json("disposal", "show", rows["labelling_defect"]["case_id"])
+    assert proposed["status"] == "pending" and proposed["proposed"] == ["hazard_disclosure"]
+    people = out["console"]["accounts"]
+    assert {"demo-staff", "demo-approver", "demo-auditor", "demo-admin"} <= set(people)
+    assert all(len(p["password"]) >= 10 for p in people.values())
     assert rows["heater_shock"]["rounds"] == 2
     assert sum(row["late_scores"] for row in rows.values()) >= 4
     channels = {row["channel"] for row in rows.values()}

@@ -47,14 +47,14 @@ def test_a_new_version_decides_new_cases_and_old_ones_stay_as_they_were(settings
     report_before = report_path(settings, stored_before, "triage").read_bytes()
 
     path = editable_rulebooks / "triage.yaml"
-    text = path.read_text(encoding="utf-8").replace('version: "1.0.0"', 'version: "1.1.0"')
+    text = path.read_text(encoding="utf-8").replace('version: "1.1.0"', 'version: "1.2.0"')
     path.write_text(text.replace(  # online sales now P2 instead of a plain flag
         "then: {flags: [online_sale]}", "then: {priority: P2, flags: [online_sale]}"),
         encoding="utf-8")
 
     after_id, _ = open_archetype(db, "cosmetic_banned_substance", tag="c")  # also sold online
     gates.advance(settings, after_id)
-    assert explain(db, after_id, "triage").rulebook["version"] == "1.1.0"
+    assert explain(db, after_id, "triage").rulebook["version"] == "1.2.0"
 
     def t803(case_id):
         trail = store.load_dossier(db, case_id).decision("triage").trail
@@ -64,7 +64,7 @@ def test_a_new_version_decides_new_cases_and_old_ones_stay_as_they_were(settings
     assert t803(before_id) == {"flags": ["online_sale"]}
 
     old = explain(db, before_id, "triage")
-    assert old.rulebook["version"] == "1.0.0" and old.reproduced
+    assert old.rulebook["version"] == "1.1.0" and old.reproduced
     stored_now = store.load_dossier(db, before_id)
     assert stored_now.decision("triage").outcome == stored_before.decision("triage").outcome
     assert stored_now.decision("triage").trail == stored_before.decision("triage").trail
@@ -72,7 +72,7 @@ def test_a_new_version_decides_new_cases_and_old_ones_stay_as_they_were(settings
     with db.session() as s:
         versions = sorted(r.version for r in s.exec(select(RulebookSnapshot)
                                                     .where(RulebookSnapshot.name == "triage")))
-    assert versions == ["1.0.0", "1.1.0"]
+    assert versions == ["1.1.0", "1.2.0"]
 
 
 def test_an_edited_rulebook_without_a_new_version_is_refused(settings, db, roster,
@@ -83,7 +83,7 @@ def test_an_edited_rulebook_without_a_new_version_is_refused(settings, db, roste
     path.write_text(path.read_text(encoding="utf-8").replace("priority: 860", "priority: 861"),
                     encoding="utf-8")
     second, _ = open_archetype(db, "labelling_defect", tag="b")
-    with pytest.raises(InvalidInput, match=r"rulebook triage 1\.0\.0 has changed since it "
+    with pytest.raises(InvalidInput, match=r"rulebook triage 1\.1\.0 has changed since it "
                                            r"was first used .* give the changed rulebook a "
                                            r"new version"):
         gates.advance(settings, second)

@@ -18,7 +18,7 @@ from cases.submissions import record_lab_results
 from flows import gates
 from reports.i18n import Catalog
 from reports.render import TEMPLATE_SUFFIX, TEMPLATES_DIR
-from tests.helpers import open_archetype, sample_signal, score_round
+from tests.helpers import advance_with_people, open_archetype, sample_signal
 from tests.tools import require_tool
 
 
@@ -35,13 +35,11 @@ def production_templates() -> set[str]:
 
 def run_to_close(settings, db, case_id, truth) -> None:
     done = gates.advance(settings, case_id)
-    while done.state in ("awaiting_scores", "awaiting_lab"):
-        if done.state == "awaiting_lab":
-            record_lab_results(db, case_id, [LabResultIn(item="small parts", result="fail")],
-                               actor="lab:t")
-        else:
-            score_round(db, case_id, truth)
+    while done.state == "awaiting_lab":
+        record_lab_results(db, case_id, [LabResultIn(item="small parts", result="fail")],
+                           actor="lab:t")
         done = gates.advance(settings, case_id)
+    done = advance_with_people(settings, db, case_id, truth)
     assert done.state == "closed"
 
 

@@ -96,6 +96,8 @@ TRIAGE_CASES = [
     ("many signals", {"signal_count": 3}, ["T504"], {"priority": "P2"}),
     ("credit D", {"credit_class": "D"}, ["T601"], {"flags": ["high_credit_risk"]}),
     ("repeat offender", {"violations_3y": 2}, ["T602"], {"flags": ["repeat_offender"]}),
+    ("credit C", {"credit_class": "C"}, ["T603"],
+     {"priority": "P3", "flags": ["elevated_credit_risk"]}),
     ("border", {"imported": True, "channel": "port_inspection", "channel_credibility": "high",
                 "on_market": False}, ["T702", "T402"], {"priority": "P2"}),
     ("label only", {"hazards": ["labelling"]}, ["T802"], {"risk": "low", "priority": "P4"}),

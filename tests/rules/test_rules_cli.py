@@ -106,6 +106,6 @@ def test_case_explain(capsys, settings, db, roster):
     gates.advance(settings, case_id)
     code, out, _ = run(capsys, "case", "explain", case_id, "--json")
     result = json.loads(out)
-    assert code == 0 and result["reproduced"] and result["rulebook"]["version"] == "1.0.0"
+    assert code == 0 and result["reproduced"] and result["rulebook"]["version"] == "1.1.0"
     code, _, err = run(capsys, "case", "explain", case_id, "--gate", "disposal")
     assert code == 3 and "has no disposal decision yet" in err

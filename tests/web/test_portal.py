@@ -60,7 +60,8 @@ def csrf(page: str) -> str:
 
 
 def valid_form(token: str, **changes) -> dict:
-    form = {"csrf": token, "s1_severity": "3", "s1_band": "> 1/100", "rank_recall": "1",
+    form = {"csrf": token, "round": "1", "s1_severity": "3", "s1_band": "> 1/100",
+            "rank_recall": "1",
             "rank_consumer_warning": "2", "rationale": "小零件易脱落，幼儿可吞咽窒息",
             "confidence": "4", "action": "submit"}
     form.update(changes)
@@ -322,3 +323,31 @@ def test_every_refusal_the_form_can_raise_is_translated_in_both_languages():
         keys = locale(lang).keys()
         missing = {t for t in types if f"error.{t}" not in keys}
         assert not missing, (lang, missing)
+
+
+def test_a_form_loaded_in_round_one_and_posted_after_round_two_opened_is_refused(
+        settings, db, portal):
+    """The form names the round it answers: a late round-1 answer is never stored as a score
+    for round 2, whose feedback its expert has not seen."""
+    from cases.submissions import record_score
+    from experts.scoring import ScoreForm
+
+    case_id, app, _ = portal
+    panel = voters(db, case_id)
+    late = client_for(settings, db, app, panel[-1], case_id)
+    page = late.get(f"/cases/{case_id}").text
+    assert 'name="round" value="1"' in page
+    far_apart = [(4, "> 1/2"), (1, "≤ 1/1 000 000"), (4, "> 1/10"), (1, "> 1/1 000 000")]
+    for expert, (severity, band) in zip(panel[:4], far_apart, strict=True):  # no consensus
+        form = ScoreForm.model_validate({"severity": severity, "probability": band,
+                                         "measures": ["recall"], "rationale": "split panel"})
+        record_score(db, case_id, expert, 1, form.to_record(), actor="t")
+    gates.advance(settings, case_id)
+    assert store.get_case(db, case_id).scoring_round == 2
+    before = len(score_rows(db, case_id))
+    refused = late.post(f"/cases/{case_id}/score", data=valid_form(csrf(page)))
+    assert refused.status_code == 409 and "round 1 is closed; the open round is 2" in \
+        refused.text
+    missing = late.post(f"/cases/{case_id}/score", data=valid_form(csrf(page), round=None))
+    assert missing.status_code == 409 and "未注明所答的评分轮次" in missing.text
+    assert len(score_rows(db, case_id)) == before
