@@ -314,7 +314,7 @@ class WebSession(SQLModel, table=True):
     """A signed-in browser: the cookie holds a random token, the store only its SHA-256."""
 
     id: str = Field(primary_key=True, max_length=64)
-    kind: str  # expert | staff
+    kind: str  # expert (a personal link) | account (signed in at /login)
     subject: str = Field(index=True)  # the expert id or the account name
     csrf: str = Field(max_length=64)
     lang: str = "zh"

@@ -22,7 +22,7 @@ def _key(token: str) -> str:
 
 @dataclass(frozen=True)
 class Session:
-    kind: str  # expert | staff
+    kind: str  # expert | account
     subject: str
     csrf: str
     lang: str

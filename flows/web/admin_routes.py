@@ -42,8 +42,8 @@ def routes(web: Web) -> APIRouter:
     async def add(request: Request, who: Visitor = web.need[Action.MANAGE_ACCOUNTS]
                   ) -> Response:
         fields = await web.form(request, who)
-        if fields is None:
-            return web.message(request, "ui.csrf", 403, who=who)
+        if isinstance(fields, Response):
+            return fields
         form = await request.form()
         values = {k: v for k, v in fields.items() if isinstance(v, str) and k != "password"}
         try:
@@ -62,8 +62,8 @@ def routes(web: Web) -> APIRouter:
     async def change(request: Request, name: str,
                      who: Visitor = web.need[Action.MANAGE_ACCOUNTS]) -> Response:
         fields = await web.form(request, who)
-        if fields is None:
-            return web.message(request, "ui.csrf", 403, who=who)
+        if isinstance(fields, Response):
+            return fields
         form = await request.form()
         password = str(fields.get("password") or "")
         try:
@@ -82,8 +82,8 @@ def routes(web: Web) -> APIRouter:
     async def roster(request: Request, who: Visitor = web.need[Action.MANAGE_ROSTER]
                      ) -> Response:
         fields = await web.form(request, who, MAX_ROSTER_BYTES + 10_000)
-        if fields is None:
-            return web.message(request, "ui.csrf", 403, who=who)
+        if isinstance(fields, Response):
+            return fields
         upload = fields.get("roster")
         if not isinstance(upload, UploadFile) or not upload.filename:
             return admin_page(request, who, 422, errors={"roster": "choose a roster file"})

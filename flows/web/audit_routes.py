@@ -38,8 +38,8 @@ def routes(web: Web) -> APIRouter:
     async def verify(request: Request, tasks: BackgroundTasks,
                      who: Visitor = web.need[Action.READ_AUDIT]) -> Response:
         fields = await web.form(request, who)
-        if fields is None:
-            return web.message(request, "ui.csrf", 403, who=who)
+        if isinstance(fields, Response):
+            return fields
         try:
             run_id = await run_in_threadpool(auditor.start_run, db, who.person.actor)
         except RiskGateError as busy:

@@ -79,8 +79,8 @@ def routes(web: Web) -> APIRouter:
         if who is None:
             return web.message(request, "ui.need_link", 401)
         fields = await web.form(request, who)
-        if fields is None:
-            return web.message(request, "ui.csrf", 403, who=who)
+        if isinstance(fields, Response):
+            return fields
         chosen = "en" if fields.get("lang") == "en" else "zh"
         await run_in_threadpool(sessions.set_lang, db, who.token, chosen)
         return RedirectResponse(safe_next(str(fields.get("next", "/"))), status_code=303)
@@ -91,8 +91,8 @@ def routes(web: Web) -> APIRouter:
         if who is None:
             return RedirectResponse("/", status_code=303)
         fields = await web.form(request, who)
-        if fields is None:
-            return web.message(request, "ui.csrf", 403, who=who)
+        if isinstance(fields, Response):
+            return fields
         await run_in_threadpool(sessions.end, db, who.token)
         response = RedirectResponse(LOGIN_PATH if who.person else "/", status_code=303)
         response.delete_cookie(COOKIE, path="/")

@@ -92,8 +92,8 @@ def routes(web: Web) -> APIRouter:
         """Check the post, run `work` in the thread pool, start what it claimed, and go back
         to the case page (`?done=…`), or show the page again with what was refused."""
         fields = await web.form(request, who, limit)
-        if fields is None:
-            return web.message(request, "ui.csrf", 403, who=who)
+        if isinstance(fields, Response):
+            return fields
         t = locale(who.lang)
         values = {k: v for k, v in fields.items() if isinstance(v, str)}
         try:

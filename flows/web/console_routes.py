@@ -62,8 +62,8 @@ def routes(web: Web) -> APIRouter:
     async def create_case(request: Request, tasks: BackgroundTasks,
                           who: Visitor = web.need[Action.OPEN_CASE]) -> Response:
         fields = await web.form(request, who, MAX_UPLOAD_BYTES)
-        if fields is None:
-            return web.message(request, "ui.csrf", 403, who=who)
+        if isinstance(fields, Response):
+            return fields
         t = locale(who.lang)
         upload = fields.get("signal_file")
         values = {k: v for k, v in fields.items() if isinstance(v, str)}

@@ -181,21 +181,24 @@ class Web:
         return not origin or origin in (self.origin, own_origin(request))
 
     async def form(self, request: Request, who: Visitor,
-                   limit: int = MAX_FORM_BYTES) -> dict[str, Any] | None:
+                   limit: int = MAX_FORM_BYTES) -> dict[str, Any] | Response:
         """The fields of a POST that passes the CSRF checks (the session's token, and an
-        Origin of this app when the browser sends one); None otherwise. Uploaded files come
-        as UploadFile values."""
+        Origin of this app when the browser sends one), or the 403 that refuses it. Uploaded
+        files come as UploadFile values."""
+        def refused() -> Response:
+            return self.message(request, "ui.csrf", 403, who=who)
+
         if not self.origin_ok(request):
-            return None
+            return refused()
         length = request.headers.get("content-length")
         if length and (not length.isdigit() or int(length) > limit):
-            return None
+            return refused()
         data = await request.form(max_part_size=limit)
         fields = {k: v for k, v in data.items()}
         given = fields.get("csrf", "")
         if not isinstance(given, str) or not hmac.compare_digest(
                 given.encode(), who.session.csrf.encode()):
-            return None
+            return refused()
         return fields
 
     def set_session(self, response: Response, cookie: str) -> None:

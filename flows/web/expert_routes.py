@@ -101,8 +101,8 @@ def routes(web: Web) -> APIRouter:
         if who is None:
             return web.message(request, "ui.need_link", 401)
         fields = await web.form(request, who)
-        if fields is None:
-            return web.message(request, "ui.csrf", 403, who=who)
+        if isinstance(fields, Response):
+            return fields
         texts = {k: v for k, v in fields.items() if isinstance(v, str)}
         return await run_in_threadpool(work, request, who, case_id, texts, tasks)
 

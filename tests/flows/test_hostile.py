@@ -136,6 +136,7 @@ def test_hostile_json_is_a_one_line_refusal(capsys, cli_user, db, tmp_path, cont
 def test_files_that_are_not_files(capsys, cli_user, db, tmp_path):
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
+    run(capsys, "case", "open", str(tmp_path / "missing.json"))  # imports and the store, once
     for path, message in ((fifo, "not a regular file"), ("/dev/zero", "not a regular file"),
                           (tmp_path, "is a directory")):
         started = time.monotonic()

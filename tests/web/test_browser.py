@@ -41,6 +41,7 @@ def portal_stack(tmp_path_factory):
     web_port = free_port()
     running.env.update({"RISKGATE_WEB_PORT": str(web_port)})
     running.cli("server", "start", timeout=240)
+    running.add_people()
     running.cli("experts", "seed")
     web = subprocess.Popen([sys.executable, "-m", "flows.cli", "web"], env=running.env,
                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
