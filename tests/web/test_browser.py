@@ -107,8 +107,8 @@ def test_an_expert_scores_in_the_browser_and_the_case_moves_on_through_the_flow(
         assert "已达到法定人数" in page.inner_text("#saved")
         browser.close()
 
-    closed = stack.wait_for(case_id, "closed", timeout=120)
+    closed = stack.approve_and_follow_up(case_id, timeout=120)
     assert closed["risk_level"] == "serious" and "recall" in closed["measures"]
     keys = [r["idempotency_key"].removeprefix(f"{case_id}:") for r in stack.runs_of(case_id)]
-    assert keys == ["launch", "scores:r1"]
+    assert keys == ["launch", "scores:r1", "disposal:decided", "follow_up:done"]
     assert stack.json("audit", "verify")["ok"]
