@@ -80,11 +80,11 @@ def outcome_table(rows: list[DemoRow], lang: str) -> LiteralTable:
     vocab = domain()
     table = LiteralTable(title=f"RiskGate demo — {len(rows)} cases")
     table.add_column("case", no_wrap=True)
-    for header in ("channel", "risk level", "measures", "gates passed", "reports", "rounds",
-                   "seconds"):
+    for header in ("channel", "state", "risk level", "measures", "gates passed", "reports",
+                   "rounds", "seconds"):
         table.add_column(header)
     for row in rows:
-        table.add_row(row.case_id, vocab.channels.name(row.channel, lang),
+        table.add_row(row.case_id, vocab.channels.name(row.channel, lang), row.state,
                       row.risk_level or "—", ", ".join(row.measures) or "—",
                       " → ".join(row.gates), str(row.reports), str(row.rounds or "—"),
                       f"{row.seconds:.1f}")
