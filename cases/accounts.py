@@ -25,6 +25,7 @@ from cases.errors import InvalidInput, NotFound, RiskGateError
 from cases.models import utcnow
 from cases.models_oversight import Account, SignInAttempt
 from cases.roles import ROLES, Action, allows
+from cases.text import plain_text
 
 if TYPE_CHECKING:
     from argon2 import PasswordHasher
@@ -34,6 +35,7 @@ SYSTEM_NAME = "riskgate"
 MAX_NAME = 64
 NAME = re.compile(r"^[a-z0-9][a-z0-9._@+-]{0,63}$")
 MIN_PASSWORD, MAX_PASSWORD = 10, 256
+MAX_DISPLAY_NAME = 100
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,}$")
 # Failed sign-ins: this many in the window, by name or by address, lock out until it passes.
 FAILURES_BY_NAME, FAILURES_BY_ADDRESS = 5, 20
@@ -122,6 +124,13 @@ def check_password(password: str) -> str:
     return password
 
 
+def check_display_name(text: str) -> str:
+    text = plain_text(" ".join(text.split()), field="display_name", lines=False)
+    if len(text) > MAX_DISPLAY_NAME:
+        raise InvalidInput(f"name: {len(text)} characters; at most {MAX_DISPLAY_NAME}")
+    return text
+
+
 def check_email(email: str) -> str:
     email = email.strip()
     if email and not EMAIL.match(email):
@@ -137,6 +146,7 @@ def add(db: Database, name: str, roles: Iterable[str], *, by: str, password: str
         email: str = "", display_name: str = "") -> Person:
     """A new account; InvalidInput if the name is taken or anything is malformed."""
     name, chosen, email = check_name(name), check_roles(roles), check_email(email)
+    display_name = check_display_name(display_name)
     hashed = _hasher().hash(check_password(password)) if password is not None else ""
     now = utcnow()
     with db.session() as session:
@@ -144,7 +154,7 @@ def add(db: Database, name: str, roles: Iterable[str], *, by: str, password: str
         if session.get(Account, name) is not None:
             raise InvalidInput(f"account {name} exists already (`riskgate users roles` changes "
                                "its roles)")
-        row = Account(name=name, display_name=display_name.strip()[:100], email=email,
+        row = Account(name=name, display_name=display_name, email=email,
                       roles=chosen, password_hash=hashed, active=True, created_by=by,
                       created_at=now, updated_at=now)
         session.add(row)
@@ -165,6 +175,7 @@ def update(db: Database, name: str, *, by: str, roles: Iterable[str] | None = No
         row = session.get(Account, name)
         if row is None:
             raise NotFound(f"no account {name}")
+        was_admin = row.active and "admin" in row.roles
         changed: dict[str, object] = {}
         if new_roles is not None and new_roles != row.roles:
             row.roles, changed["roles"] = new_roles, new_roles
@@ -176,6 +187,10 @@ def update(db: Database, name: str, *, by: str, roles: Iterable[str] | None = No
             row.active, changed["active"] = active, active
         if not changed:
             return _person(row)
+        if was_admin and not _admins_left(session):
+            raise InvalidInput(f"account {name} is the last active admin: give another account "
+                               "the admin role first (nobody could manage accounts otherwise)",
+                               code="last_admin")
         row.updated_at = utcnow()
         session.add(row)
         audit.append(db, session, actor=by, action="account.changed", rows=[row],
@@ -184,6 +199,13 @@ def update(db: Database, name: str, *, by: str, roles: Iterable[str] | None = No
     if "password" in changed or changed.get("active") is False:
         sessions.end_all(db, kind="account", subject=name)
     return person
+
+
+def _admins_left(session: Any) -> bool:
+    """Whether an active admin remains (in the caller's transaction, with its changes)."""
+    session.flush()
+    return any("admin" in a.roles for a in session.exec(select(Account).where(
+        col(Account.active).is_(True))).all())
 
 
 def listing(db: Database) -> list[Account]:

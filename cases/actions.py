@@ -33,7 +33,7 @@ from cases.models import Case, utcnow
 from cases.models_oversight import FollowUpAction
 from cases.roles import Action
 from cases.submissions import Claim, claim, waiting_case
-from cases.text import CONTROL_BUT_LINES
+from cases.text import CONTROL_BUT_LINES, plain_text
 from rules.domain import Lang, domain
 
 DEADLINE_DAYS = {"P1": 3, "P2": 7, "P3": 15, "P4": 30}  # days to complete, by priority
@@ -142,16 +142,16 @@ def _validated(action: FollowUpAction, update: ActionUpdate) -> dict[str, Any]:
             details[name] = _progress_value(vocab.progress.attr(name, "kind"), raw)
         except PydanticCustomError as refused:
             errors[f"progress.{name}"] = (refused.type, refused.context or {}, refused.message())
+    if action.measure == "recall" and "units_affected" in details \
+            and details.get("units_recovered", 0) > details["units_affected"]:
+        errors["progress.units_recovered"] = (
+            "recovered_over_affected", {},
+            "more units recovered than affected: correct the units affected")
     if update.status == "completed" and not errors:
         for name in names:
             if details.get(name) in (None, ""):
                 errors[f"progress.{name}"] = ("progress_needed", {},
                                               "needed to complete the action")
-        if action.measure == "recall" and details.get("units_recovered", 0) \
-                > details.get("units_affected", 0):
-            errors["progress.units_recovered"] = (
-                "recovered_over_affected", {},
-                "more units recovered than affected: correct the units affected")
         if not update.outcome:
             errors["outcome"] = ("outcome_needed", {}, "say what was achieved to complete it")
     if errors:
@@ -229,7 +229,7 @@ def close_follow_up(db: Database, case_id: str, person: Person, reason: str) -> 
     """Staff close the follow-up with a reason: every action still open is withdrawn with that
     reason as its outcome, and the case goes on to closure."""
     require(person, Action.FOLLOW_UP)
-    reason = " ".join(reason.split())
+    reason = plain_text(" ".join(reason.split()), field="reason")
     if len(reason) < MIN_REASON:
         raise FieldErrors({"reason": ("reason_short", {"least": MIN_REASON},
                                       f"give a reason of at least {MIN_REASON} characters")},

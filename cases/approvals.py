@@ -28,6 +28,7 @@ from cases.models_oversight import Account, DisposalReview
 from cases.roles import Action
 from cases.store import require_case
 from cases.submissions import Claim, claim, waiting_case
+from cases.text import plain_text
 from rules.domain import Lang, domain
 
 # How long an approval may stay open before it is escalated, by the case's triage priority.
@@ -78,8 +79,8 @@ def check_measures(codes: list[str]) -> list[str]:
     return cleaned
 
 
-def check_justification(text: str) -> str:
-    text = text.strip()
+def check_justification(text: str, field: str = "justification") -> str:
+    text = plain_text(text.strip(), field=field)
     if len(text) < MIN_JUSTIFICATION:
         raise FieldErrors({"justification": (
             "justification_short", {"least": MIN_JUSTIFICATION},
@@ -125,7 +126,8 @@ def decide(db: Database, case_id: str, person: Person, *, measures: list[str] | 
     require(person, Action.DECIDE_DISPOSAL)
     override = measures is not None
     chosen = check_measures(measures) if measures is not None else None
-    reason = check_justification(justification) if override else justification.strip()
+    reason = check_justification(justification) if override else \
+        plain_text(justification.strip(), field="comment")
     if len(reason) > MAX_JUSTIFICATION:
         raise InvalidInput(f"comment: at most {MAX_JUSTIFICATION} characters")
     with db.session() as session:

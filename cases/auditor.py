@@ -103,6 +103,8 @@ def report_statuses(db: Database, home: Path, case_id: str,
 
 
 def find_report(db: Database, case_id: str, report_id: int) -> ReportRecord:
+    if not 0 < report_id < 2**31:  # no such row; and past what the store's integers hold
+        raise NotFound(f"case {case_id} has no report {report_id}")
     with db.read_session() as session:
         report = session.get(ReportRecord, report_id)
     if report is None or report.case_id != case_id:

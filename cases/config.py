@@ -47,6 +47,9 @@ class Settings:
     link_days: int = DEFAULT_LINK_DAYS
     smtp: Smtp = Smtp(host=None)
     departments_file: Path = DEPARTMENTS_FILE  # where departments are notified (addresses)
+    # The reverse proxy whose X-Forwarded-For the web app believes (its address); none by
+    # default, so a client cannot pick the address sign-in rate limiting counts.
+    web_trusted_proxy: str = ""
 
     @property
     def mail_dir(self) -> Path:
@@ -175,4 +178,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         web_host=web_host, web_port=web_port, public_url=public,
         link_days=int(days_text), smtp=_smtp(env),
         departments_file=Path(env.get("RISKGATE_DEPARTMENTS") or DEPARTMENTS_FILE).expanduser(),
+        web_trusted_proxy=(env.get("RISKGATE_WEB_TRUSTED_PROXY") or "").strip(),
     )

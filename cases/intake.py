@@ -81,7 +81,8 @@ def open_case(db: Database, signal: SignalIn, *, actor: str, lang: Lang) -> Open
                 Signal.channel == signal.channel, Signal.reference == signal.reference)).first()
             if existing is not None:
                 raise InvalidInput(f"signal {signal.channel}/{signal.reference} was already "
-                                   f"taken in (case {existing.case_id})")
+                                   f"taken in (case {existing.case_id})", code="duplicate",
+                                   reference=signal.reference, case_id=existing.case_id)
             name = names.name_key(signal.enterprise.name)
             if name:  # the name's known credit code is read under the name's lock, so a
                 # signal naming the code and one naming only the name, taken in at once,

@@ -240,7 +240,8 @@ def extend_round(db: Database, settings: Settings, case_id: str, *, days: int, b
         if current is None or lifecycle.source_of(Event.ROUND_EXTENDED, case.gate) \
                 != (case.gate, case.state):
             raise WrongState(f"case {case_id} is not waiting for its panel (state "
-                             f"{case.state}, gate {case.gate})")
+                             f"{case.state}, gate {case.gate})", code="not_waiting",
+                             case_id=case_id, state=case.state, gate=case.gate)
         deadline = moment + timedelta(days=days)
         current.deadline_at = deadline
         rows: list[Any] = [current]
@@ -287,7 +288,8 @@ def seat_more(db: Database, settings: Settings, case_id: str, *, by: str,
         if current is None or lifecycle.source_of(Event.PANEL_RESEATED, case.gate) \
                 != (case.gate, case.state):
             raise WrongState(f"case {case_id} is not waiting for its panel (state "
-                             f"{case.state}, gate {case.gate})")
+                             f"{case.state}, gate {case.gate})", code="not_waiting",
+                             case_id=case_id, state=case.state, gate=case.gate)
         protocol = Protocol.from_dict(current.protocol)
         submitted, pending, quorum = _round_state(session, case, moment)
         needed = max(1, quorum - submitted - pending)

@@ -243,7 +243,8 @@ def add_information(db: Database, case_id: str, signal: SignalIn, *, actor: str)
                 Signal.channel == signal.channel, Signal.reference == signal.reference)).first()
             if duplicate is not None:
                 raise InvalidInput(f"signal {signal.channel}/{signal.reference} was already "
-                                   f"taken in (case {duplicate})")
+                                   f"taken in (case {duplicate})", code="duplicate",
+                                   reference=signal.reference, case_id=duplicate)
             row = signal_row(session, db, case_id, signal)
             session.add(row)
             claim(session, case, Event.INFORMATION_ADDED, "staff")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from cases.errors import FieldErrors
+
 # C0 and C1 controls, DEL, the Unicode line/paragraph separators and the bidi controls.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
@@ -37,3 +39,15 @@ def neutralise(text: str, *, keep_newlines: bool = False, json_escapes: bool = F
     if keep_newlines:
         return _CONTROL.sub(lambda m: m.group() if m.group() == "\n" else _escape(m), text)
     return _CONTROL.sub(_escape, text)
+
+
+def plain_text(text: str, *, field: str, lines: bool = True) -> str:
+    """`text` if it holds no control character (line breaks and tabs allowed with `lines`);
+    FieldErrors naming the field otherwise (a NUL, say, is stored differently by SQLite and
+    refused by PostgreSQL, and a report would drop it)."""
+    found = (CONTROL_BUT_LINES if lines else CONTROL).search(text)
+    if found:
+        raise FieldErrors({field: ("control_character", {"position": found.start() + 1},
+                                   f"contains the control character U+{ord(found.group()):04X} "
+                                   f"at position {found.start() + 1}")})
+    return text

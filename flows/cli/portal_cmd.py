@@ -50,7 +50,8 @@ def web(
 
     console.print(f"expert portal on {current.public_url} (Ctrl-C stops it)", markup=False)
     uvicorn.run(create_app(current), host=current.web_host, port=current.web_port,
-                log_level="warning")
+                log_level="warning", proxy_headers=bool(current.web_trusted_proxy),
+                forwarded_allow_ips=current.web_trusted_proxy or None)
 
 
 @experts_app.command("link")

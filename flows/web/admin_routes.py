@@ -4,6 +4,7 @@ under the admin's name."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
@@ -17,8 +18,16 @@ from cases import accounts, store
 from cases.errors import InvalidInput, InvalidRows, NotFound
 from cases.roles import ROLES, Action
 from flows.web.context import Visitor, Web
+from flows.web.staff_forms import refusal
+from flows.web.views import locale
 
 MAX_ROSTER_BYTES = 2_000_000
+
+
+def _roster_counts(done: str) -> tuple[int, int] | None:
+    """`roster_<added>_<updated>` from the redirect after an import; None for anything else."""
+    found = re.fullmatch(r"roster_(\d{1,6})_(\d{1,6})", done)
+    return (int(found.group(1)), int(found.group(2))) if found else None
 
 
 def routes(web: Web) -> APIRouter:
@@ -29,7 +38,9 @@ def routes(web: Web) -> APIRouter:
         context: dict[str, Any] = {"accounts": accounts.listing(db), "roles": list(ROLES),
                                    "experts": store.roster(db), "seats": store.open_seats(db),
                                    "errors": {}, "values": {},
-                                   "done": request.query_params.get("done", "")[:40]}
+                                   "done": request.query_params.get("done", "")[:40],
+                                   "done_roster": _roster_counts(
+                                       request.query_params.get("done", ""))}
         context.update(extra)
         return web.page(request, "admin.html.j2", who.lang, status, who=who, **context)
 
@@ -54,8 +65,8 @@ def routes(web: Web) -> APIRouter:
                 email=str(fields.get("email") or ""),
                 display_name=str(fields.get("display_name") or ""))
         except InvalidInput as refused:
-            return admin_page(request, who, 422, errors={"account": str(refused)},
-                              values=values)
+            return admin_page(request, who, 422, values=values,
+                              errors={"account": refusal(refused, locale(who.lang))})
         return RedirectResponse("/admin?done=account_added", status_code=303)
 
     @router.post("/admin/accounts/{name}")
@@ -75,7 +86,8 @@ def routes(web: Web) -> APIRouter:
         except NotFound:
             return web.message(request, "ui.not_found", 404, who=who)
         except InvalidInput as refused:
-            return admin_page(request, who, 422, errors={f"account.{name}": str(refused)})
+            return admin_page(request, who, 422,
+                              errors={f"account.{name}": refusal(refused, locale(who.lang))})
         return RedirectResponse("/admin?done=account_changed", status_code=303)
 
     @router.post("/admin/roster")

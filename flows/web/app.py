@@ -17,10 +17,12 @@ from contextlib import asynccontextmanager, suppress
 
 import anyio.to_thread
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse, Response
 from jinja2 import Environment
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cases import portal, sessions
@@ -107,6 +109,19 @@ def create_app(settings: Settings, *, start: Starter = start_continuation) -> Fa
     @app.exception_handler(Forbidden)
     async def forbidden(request: Request, refusal: Forbidden) -> Response:
         return await run_in_threadpool(web.refused, request, refusal)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        """A page, not FastAPI's JSON: an unknown address is "no such page"."""
+        if error.status_code == 404:
+            return await run_in_threadpool(web.message, request, "ui.not_found", 404)
+        return await run_in_threadpool(web.message, request, "ui.refused", error.status_code,
+                                       message=str(error.detail)[:200])
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_address(request: Request, _: RequestValidationError) -> Response:
+        """A malformed id in the path (a report id that is not a number): no such record."""
+        return await run_in_threadpool(web.message, request, "ui.not_found", 404)
 
     identity = settings.portal_identity()
 

@@ -21,6 +21,10 @@ from flows.web.staff_views import Names, case_context, moment
 from flows.web.views import locale
 
 
+def _number(text: str) -> str:
+    return text if text.isascii() and text.isdigit() and len(text) <= 9 else ""
+
+
 def routes(web: Web) -> APIRouter:
     router = APIRouter()
     db, settings = web.db, web.settings
@@ -32,7 +36,7 @@ def routes(web: Web) -> APIRouter:
                         moment=moment, runs=auditor.runs(db), now=now,
                         interrupted=auditor.interrupted, head=audit.head(db),
                         rows=console.case_rows(db, console.Filters(), now),
-                        started=request.query_params.get("started", "")[:10])
+                        started=_number(request.query_params.get("started", "")))
 
     @router.post("/audit/verify")
     async def verify(request: Request, tasks: BackgroundTasks,

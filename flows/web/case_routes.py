@@ -103,7 +103,8 @@ def routes(web: Web) -> APIRouter:
         except FieldErrors as refused:
             return again(request, who, case_id, 422, form, values, localised(refused, t))
         except InvalidInput as refused:
-            return again(request, who, case_id, 422, form, values, {"_form": str(refused)})
+            return again(request, who, case_id, 422, form, values,
+                         {"_form": refusal(refused, t)})
         except NotFound:
             return web.message(request, "ui.not_found", 404, who=who)
         except RiskGateError as refused:  # a case not waiting for this, four-eyes, …
@@ -137,7 +138,7 @@ def routes(web: Web) -> APIRouter:
             claim = submissions.launch(db, case_id, actor=who.person.actor)
             if not claim.claimed:
                 raise InvalidInput("the case is not active: it waits for people or is "
-                                   "closed, so there is nothing to launch")
+                                   "closed, so there is nothing to launch", code="not_active")
             return claim
         return await post(request, who, case_id, tasks, work, "launched", "launch")
 
@@ -150,8 +151,8 @@ def routes(web: Web) -> APIRouter:
             description = str(fields.get("description") or "")
             population = str(fields.get("population") or "general")
             if number:
-                if not number.isdigit():
-                    raise InvalidInput(f"scenario {number[:10]!r}: not a scenario number")
+                if not (number.isascii() and number.isdigit() and len(number) <= 6):
+                    raise NotFound(f"case {case_id} has no scenario {number[:10]!r}")
                 scenarios.edit(db, case_id, int(number), description=description,
                                population=population, by=who.person.actor)
                 return "scenario_edited"
@@ -200,7 +201,7 @@ def routes(web: Web) -> APIRouter:
             claim = sweeping.retry(db, case_id, actor=who.person.actor, by="staff",
                                    why="staff asked to retry")
             if claim is None:
-                raise InvalidInput("the case is not waiting for staff")
+                raise InvalidInput("the case is not waiting for staff", code="not_for_staff")
             return claim
         return await post(request, who, case_id, tasks, work, "retried", "retry")
 
@@ -233,7 +234,7 @@ def routes(web: Web) -> APIRouter:
                 return approvals.decide(db, case_id, who.person,
                                         justification=str(fields.get("comment") or "")).claim
             if decision != "override":
-                raise InvalidInput("choose approve or override")
+                raise InvalidInput("choose approve or override", code="decision_unknown")
             return approvals.decide(db, case_id, who.person, measures=ranked_measures(fields),
                                     justification=str(fields.get("justification") or "")).claim
         return await post(request, who, case_id, tasks, work, "decided", "disposal")

@@ -21,7 +21,13 @@ from cases.models import utcnow
 from cases.roles import Action
 from cases.submissions import launch
 from flows.web.context import MAX_UPLOAD_BYTES, Visitor, Web
-from flows.web.staff_forms import localised, signal_data, uploaded_signal, validate_signal
+from flows.web.staff_forms import (
+    localised,
+    refusal,
+    signal_data,
+    uploaded_signal,
+    validate_signal,
+)
 from flows.web.staff_views import Names, moment, signal_form_choices
 from flows.web.views import locale
 
@@ -79,7 +85,7 @@ def routes(web: Web) -> APIRouter:
         except FieldErrors as refused:
             return again(request, who, values, localised(refused, t))
         except InvalidInput as refused:
-            return again(request, who, values, {"_form": str(refused)})
+            return again(request, who, values, {"_form": refusal(refused, t)})
         if values.get("launch") == "on":
             claim = await run_in_threadpool(launch, db, opened.case_id, actor=who.person.actor)
             if claim.claimed:  # started after the response; the sweeper retries

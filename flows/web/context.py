@@ -162,7 +162,8 @@ class Web:
         t = locale(lang)
         person = who.person if who else None
         return self.templates.TemplateResponse(request, name, {
-            "t": t.t, "lang": lang, "csrf": who.session.csrf if who else "",
+            "t": t.t, "known": lambda key: key in t.messages, "lang": lang,
+            "csrf": who.session.csrf if who else "",
             "signed_in": who is not None, "person": person, "nav": nav_for(person),
             "expert": who is not None and person is None, "path": request.url.path,
             **context}, status_code=status)
@@ -171,6 +172,8 @@ class Web:
                 who: Visitor | None = None, **params: Any) -> HTMLResponse:
         who = who or self.visitor(request)
         shown = lang or (who.lang if who else asked_lang(request))
+        if key == "ui.not_found" and who is not None and who.person is not None:
+            key = "ui.not_found_record"  # the expert's wording speaks of assignments
         return self.page(request, "message.html.j2", shown, status, who=who, key=key,
                          params=params)
 
@@ -192,7 +195,7 @@ class Web:
             return refused()
         length = request.headers.get("content-length")
         if length and (not length.isdigit() or int(length) > limit):
-            return refused()
+            return self.message(request, "ui.too_large", 413, who=who, most=limit // 1000)
         data = await request.form(max_part_size=limit)
         fields = {k: v for k, v in data.items()}
         given = fields.get("csrf", "")

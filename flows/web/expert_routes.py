@@ -10,6 +10,7 @@ names the round it answers: a page loaded in round 1 and posted after round 2 op
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +26,11 @@ from experts.notices import when
 from flows.web import forms
 from flows.web.context import Visitor, Web, asked_lang, home_of
 from flows.web.views import dossier_context, form_values, locale
+
+
+def _case_id(text: str) -> str:
+    """A case id from the query (shown in a message), or nothing."""
+    return text if re.fullmatch(r"RG-\d{8}-[0-9A-Z]{5,12}", text) else ""
 
 
 def routes(web: Web) -> APIRouter:
@@ -70,7 +76,7 @@ def routes(web: Web) -> APIRouter:
         rows = portal.assignments(db, who.expert_id)
         return web.page(request, "assignments.html.j2", who.lang, who=who, rows=rows,
                         deadline_of=lambda a: when(a.deadline_at),
-                        conflict=request.query_params.get("conflict", "")[:40])
+                        conflict=_case_id(request.query_params.get("conflict", "")))
 
     def case_page(request: Request, who: Visitor, case_id: str, status: int = 200,
                   **extra: Any) -> HTMLResponse:

@@ -76,15 +76,22 @@ async def uploaded_signal(upload: UploadFile) -> SignalIn:
     UTF-8, strict JSON, the same validation."""
     raw = await upload.read(MAX_SIGNAL_BYTES + 1)
     name = (upload.filename or "upload")[:80]
+
+    def refused(detail: str) -> InvalidInput:
+        return InvalidInput(f"{name}: {detail}", code="file_refused", name=name, detail=detail)
+
     if len(raw) > MAX_SIGNAL_BYTES:
-        raise InvalidInput(f"{name}: too large for a signal (max {MAX_SIGNAL_BYTES} bytes)")
+        raise refused(f"too large for a signal (max {MAX_SIGNAL_BYTES} bytes)")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InvalidInput(f"{name}: not UTF-8 text (byte {exc.start})") from None
-    data = parse_json(text, source=name)
+        raise refused(f"not UTF-8 text (byte {exc.start})") from None
+    try:
+        data = parse_json(text, source=name)
+    except InvalidInput as bad:
+        raise refused(str(bad).removeprefix(f"{name}: ")) from None
     if not isinstance(data, dict):
-        raise InvalidInput(f"{name}: a signal is a JSON object")
+        raise refused("a signal is a JSON object")
     try:
         return SignalIn.model_validate(data)
     except ValidationError as exc:
@@ -99,9 +106,11 @@ def ranked_measures(form: Mapping[str, Any]) -> list[str]:
         if not text:
             continue
         rank = _whole(text)
-        if not isinstance(rank, int) or not 1 <= rank <= len(domain().measures.codes()):
-            raise FieldErrors({"measures": ("measure_rank", {}, "a rank is a whole number "
-                                            "from 1")}, source="override")
+        most = len(domain().measures.codes())
+        if not isinstance(rank, int) or not 1 <= rank <= most:
+            raise FieldErrors({"measures": ("override_rank", {"most": most},
+                                            f"a rank is a whole number from 1 to {most}")},
+                              source="override")
         ranks[code] = rank
     if len(set(ranks.values())) != len(ranks):
         raise FieldErrors({"measures": ("measure_rank_twice", {}, "two measures have the same "
@@ -135,7 +144,10 @@ def localised(errors: FieldErrors, t: Catalog) -> dict[str, str]:
     """Each refused field's message in the page's language (`error.<code>` of the catalog), or
     the English text where no translation exists."""
     shown: dict[str, str] = {}
-    for name, (code, params, text) in errors.errors.items():
+    for where, (code, params, text) in errors.errors.items():
+        name = where.split("[")[0]  # hazards[0] is shown beside hazards
+        if name in shown:
+            continue
         key = f"error.{code}"
         try:
             shown[name] = t.t(key, **params) if key in t.messages else text

@@ -104,3 +104,22 @@ def test_an_admin_adds_accounts_changes_roles_and_imports_the_roster(settings, d
     with db.read_session() as session:
         assert session.get(Expert, "W002").seniority == 8
     assert errors_of(client.get("/admin").text) == {}
+
+
+def test_the_last_admin_cannot_give_up_the_role(settings, db, closed_case):
+    _, app = closed_case
+    client = sign_in(app, "dave")
+    token = token_of(client, "/admin")
+    refused = client.post("/admin/accounts/dave", data={"csrf": token, "roles": ["staff"],
+                                                        "active": "on"})
+    assert refused.status_code == 422 and "最后一个启用的管理员" in refused.text
+    assert accounts.find(db, "dave").roles == {"admin"}
+    accounts.update(db, "carol", by="local:test", roles=["auditor", "admin"])
+    done = client.post("/admin/accounts/dave", data={"csrf": token, "roles": ["staff"],
+                                                     "active": "on"}, follow_redirects=False)
+    assert done.status_code == 303 and accounts.find(db, "dave").roles == {"staff"}
+    long_name = client.post("/admin/accounts", data={"csrf": token, "name": "zzz",
+                                                     "display_name": "名" * 101,
+                                                     "password": "correct horse battery",
+                                                     "roles": ["staff"]})
+    assert long_name.status_code == 403  # dave is no longer an admin

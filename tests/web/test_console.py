@@ -161,7 +161,8 @@ def test_a_case_opened_from_an_uploaded_file(db, web):
     twice = b'{"channel": "complaint_12365", "channel": "online_opinion"}'
     refused = client.post("/console/cases", data={"csrf": token},
                           files={"signal_file": ("x.json", twice, "application/json")})
-    assert refused.status_code == 422 and "appears twice" in refused.text
+    assert refused.status_code == 422 and "文件 x.json 未被接受" in refused.text
+    assert "appears twice" in refused.text
     good = (SAMPLES / "signal.json").read_bytes()
     done = client.post("/console/cases", data={"csrf": token},
                        files={"signal_file": ("signal.json", good, "application/json")},
@@ -169,7 +170,7 @@ def test_a_case_opened_from_an_uploaded_file(db, web):
     assert done.status_code == 303 and case_count(db) == 1 and started == []  # not launched
     again = client.post("/console/cases", data={"csrf": token},
                         files={"signal_file": ("signal.json", good, "application/json")})
-    assert again.status_code == 422 and "already taken in" in again.text
+    assert again.status_code == 422 and "来源编号为 12365-2026-118204 的信息已受理" in again.text
 
 
 def test_a_post_without_the_csrf_token_or_from_another_origin_is_refused(db, web):
@@ -385,3 +386,52 @@ def test_every_change_names_the_signed_in_person(db, web):
         actors = {e.actor for e in session.exec(select(AuditEvent).where(
             AuditEvent.action.in_(("case.opened", "case.launched")))).all()}
     assert actors == {"user:alice"}
+
+
+def test_what_a_careless_or_hostile_url_or_post_gets(settings, db, web, proposed):
+    """Found by probing: unknown notice keys, huge ids, oversized posts, malformed paths."""
+    app, _ = web
+    client = sign_in(app, "alice")
+    path = f"/console/cases/{proposed}"
+    for junk in ("x", "<script>", "__class__"):
+        page = client.get(f"{path}?done={junk}")
+        assert page.status_code == 200 and 'id="done"' not in page.text
+    token = token_of(client, path)
+    for report in ("9223372036854775808", "-1", "abc"):
+        missing = client.get(f"{path}/reports/{report}")
+        assert missing.status_code == 404 and "没有这个案件或记录" in missing.text
+    assert client.get("/no/such/page").status_code == 404
+    huge = client.post(f"{path}/close", data={"csrf": token, "reason": "x" * 70_000})
+    assert huge.status_code == 413 and "太大" in huge.text
+    nul = client.post(f"{path}/scenarios", data={"csrf": token, "number": "9" * 30,
+                                                 "description": "some scenario text"})
+    assert nul.status_code == 404
+
+
+def test_a_mistyped_credit_code_is_refused_beside_its_field(db, web):
+    app, _ = web
+    client = sign_in(app, "alice")
+    token = token_of(client, "/console/cases/new")
+    bad = client.post("/console/cases", data=signal_form(
+        token, **{"enterprise.credit_code": "12345"}))
+    assert bad.status_code == 422
+    assert errors_of(bad.text)["enterprise.credit_code"].startswith("not a unified social")
+    assert case_count(db) == 0
+
+
+def test_follow_up_refuses_control_characters_and_more_recalled_than_affected(
+        settings, db, web, proposed):
+    app, _ = web
+    approvals.decide(db, proposed, APPROVER)
+    gates.advance(settings, proposed)
+    client = sign_in(app, "alice")
+    path = f"/console/cases/{proposed}"
+    token = token_of(client, path)
+    nul = client.post(f"{path}/close", data={"csrf": token, "reason": "企业已注销\x00无法继续"})
+    assert nul.status_code == 422 and "reason" in errors_of(nul.text)
+    recall = next(a for a in actions.list_actions(db, proposed) if a.measure == "recall")
+    over = client.post(f"{path}/actions/{recall.number}", data={
+        "csrf": token, "status": "in_progress", "progress.units_affected": "10",
+        "progress.units_recovered": "50"})
+    assert over.status_code == 422
+    assert actions.list_actions(db, proposed)[recall.number - 1].details == {}
