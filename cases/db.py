@@ -32,7 +32,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
-from cases import models, models_oversight  # noqa: F401 - register the tables on the metadata
+from cases import models, models_intake, models_oversight  # noqa: F401 - register the tables on the metadata
 from cases.errors import InvalidInput, RiskGateError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000

@@ -112,6 +112,11 @@ class Signal(SQLModel, table=True):
     enterprise_name: str = Field(default="", index=True)
     # the vocabulary (rules/domain.yaml) the payload was validated under
     vocabulary_sha256: str = Field(foreign_key="vocabularysnapshot.sha256", max_length=64)
+    # why the signal is in its case (cases/grouping.py): {"how": new_case | same_reference |
+    # same_product | similar_product | moved, "score": …, "why": text for people}
+    grouping: dict | None = _json(nullable=True)
+    import_id: str | None = Field(default=None, index=True)  # the import that took it in
+    line: int | None = None  # its line in that import's file
 
 
 class GateRecord(SQLModel, table=True):

@@ -130,6 +130,7 @@ class EnterpriseIn(_Strict):
     credit_code: ShortText = ""  # unified social credit code
     group: ShortText = ""  # the group or parent company it belongs to, if known
     province: ShortText = ""
+    locality: ShortText = ""  # the city or county within the province (escalation watch)
     credit_class: CreditClass = "unknown"
     violations_3y: Count = 0
 

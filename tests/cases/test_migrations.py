@@ -22,7 +22,7 @@ from sqlmodel import SQLModel, select
 
 from cases import approvals, audit, outbox, schema, store
 from cases.db import Database, database
-from cases.models import Case, Score
+from cases.models import Case, Score, Signal
 from cases.schema import StoreOutdated
 from cases.views import case_summary
 from flows import gates
@@ -100,6 +100,11 @@ def test_a_baseline_store_is_refused_then_upgraded_with_every_case_readable(sett
     result = audit.verify(db, settings.home)
     assert result.ok, result.problems
     assert result.reports == len(dump["reportrecord"])
+
+    # signals taken in before 0005 say they opened or joined their case one at a time
+    with db.read_session() as session:
+        groupings = session.exec(select(Signal.grouping)).all()
+    assert groupings and all(g == {"how": "single"} for g in groupings)
 
     # scores: the old revision counter became versions, nothing lost
     with db.read_session() as session:
