@@ -27,13 +27,13 @@ from sqlmodel import Session, col, select
 from cases import audit, credit, outbox
 from cases.accounts import Person, require
 from cases.db import Database
-from cases.errors import FieldErrors, InvalidInput, NotFound, WrongState
+from cases.errors import FieldErrors, NotFound, WrongState
 from cases.lifecycle import Event
 from cases.models import Case, utcnow
 from cases.models_oversight import FollowUpAction
 from cases.roles import Action
 from cases.submissions import Claim, claim, waiting_case
-from cases.text import CONTROL_BUT_LINES, plain_text
+from cases.text import CONTROL_BUT_LINES, reason_text
 from rules.domain import Lang, domain
 
 DEADLINE_DAYS = {"P1": 3, "P2": 7, "P3": 15, "P4": 30}  # days to complete, by priority
@@ -229,13 +229,7 @@ def close_follow_up(db: Database, case_id: str, person: Person, reason: str) -> 
     """Staff close the follow-up with a reason: every action still open is withdrawn with that
     reason as its outcome, and the case goes on to closure."""
     require(person, Action.FOLLOW_UP)
-    reason = plain_text(" ".join(reason.split()), field="reason")
-    if len(reason) < MIN_REASON:
-        raise FieldErrors({"reason": ("reason_short", {"least": MIN_REASON},
-                                      f"give a reason of at least {MIN_REASON} characters")},
-                          source="close")
-    if len(reason) > MAX_OUTCOME:
-        raise InvalidInput(f"reason: at most {MAX_OUTCOME} characters")
+    reason = reason_text(reason, least=MIN_REASON, most=MAX_OUTCOME, source="close")
     with db.session() as session:
         case = waiting_case(db, session, case_id, Event.FOLLOW_UP_CLOSED, "follow-up updates")
         now = utcnow()

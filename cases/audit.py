@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from cases import records
 from cases.db import Database
@@ -83,6 +83,51 @@ def append(db: Database, session: Session, *, actor: str, action: str,
     session.add(event)
     session.flush()
     return event
+
+
+@dataclass(frozen=True)
+class Pending:
+    """One event of a batch (`append_many`): the same fields `append` takes."""
+
+    actor: str
+    action: str
+    case_id: str | None
+    detail: dict
+    rows: tuple[Any, ...] = ()
+
+
+def append_many(db: Database, session: Session, events: Iterable[Pending]) -> int:
+    """Add a batch's events to the chain in one go (an import writes thousands): the chain is
+    locked and its head read once, the events inserted together. Each event covers its rows
+    and its case, as with `append`. Returns how many were added."""
+    pending = list(events)
+    if not pending:
+        return 0
+    session.flush()
+    db.lock_audit_chain(session)
+    last = session.exec(select(AuditEvent).order_by(AuditEvent.seq.desc())  # type: ignore[attr-defined]
+                        .limit(1)).first()
+    seq, prev = (last.seq, last.hash) if last else (0, GENESIS)
+    at = utcnow()
+    cases = {c.id: c for c in session.exec(select(Case).where(
+        col(Case.id).in_({e.case_id for e in pending if e.case_id}))).all()}
+    values = []
+    for event in pending:
+        seq += 1
+        covered = list(event.rows)
+        case = cases.get(event.case_id) if event.case_id else None
+        if case is not None and all(row is not case for row in covered):
+            covered.append(case)
+        payload = records.canonical_loads(event.detail)
+        if covered:
+            payload["records"] = records.record_entries(covered)
+        digest = event_hash(seq, at, event.case_id, event.actor, event.action, payload, prev)
+        values.append({"seq": seq, "at": at, "case_id": event.case_id, "actor": event.actor,
+                       "action": event.action, "detail": payload, "prev_hash": prev,
+                       "hash": digest})
+        prev = digest
+    session.execute(sa.insert(AuditEvent), values)
+    return len(values)
 
 
 # --------------------------------------------------------------------------------------------
@@ -180,7 +225,8 @@ def _check_anchor(snapshot: _Snapshot, anchor: str, result: Verification) -> Non
 def _recorded(snapshot: _Snapshot, result: Verification) -> dict[str, tuple[int, dict]]:
     """The latest digest the chain recorded for each ref, with the event's seq. A record that
     never changes (a signal, a score version, a decision …) recorded twice with different
-    content is itself a problem: its history was rewritten."""
+    content is itself a problem: its history was rewritten (a moved signal's case is the one
+    change allowed, `records.Kind.movable`)."""
     latest: dict[str, tuple[int, dict]] = {}
     for event in snapshot.events:
         entries = (event["detail"] or {}).get("records") or {}
@@ -190,9 +236,9 @@ def _recorded(snapshot: _Snapshot, result: Verification) -> dict[str, tuple[int,
             entry = recorded if isinstance(recorded, dict) else {"sha256": recorded}
             kind = records.KINDS.get(ref.split(":", 1)[0])
             before = latest.get(ref)
-            if kind is not None and not kind.mutable and before is not None \
+            if kind is not None and before is not None \
                     and records.version_of(before[1]) == records.version_of(entry) \
-                    and before[1].get("sha256") != entry.get("sha256"):
+                    and not records.allowed_change(kind, before[1], entry):
                 result.problems.append(f"{ref.replace(':', ' ', 1)} cannot change, but audit "
                                        f"event {event['seq']} records other content than "
                                        f"event {before[0]}")

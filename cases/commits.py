@@ -306,3 +306,31 @@ def commit_gate(db: Database, settings: Settings, commit: GateCommit) -> lifecyc
         for placed in (*commit.amendments, *([commit.report] if commit.report else [])):
             _place_report(home, placed)
     return step
+
+
+def record_owed_report(db: Database, settings: Settings, case_id: str, owner: str,
+                       report: ReportFile, actor: str) -> bool:
+    """Put in place a report a bulk triage owed (flows/gates/owed.py) and list it in the
+    manifest, holding the lease; False if another run recorded it meanwhile."""
+    with db.session() as session:
+        db.lock_case(session, case_id)
+        case = require_case(session, case_id)
+        if case.lease_owner != owner:
+            raise LeaseLost(f"case {case_id}: this run ({owner}) lost its lease; it stops "
+                            "without recording the owed report")
+        if session.exec(select(ReportRecord.id).where(
+                ReportRecord.case_id == case_id, ReportRecord.gate == report.gate,
+                ReportRecord.round == report.round)).first() is not None:
+            report.staged.unlink(missing_ok=True)
+            return False
+        row = ReportRecord(case_id=case_id, gate=report.gate, round=report.round,
+                           path=report.path, sha256=report.sha256, size=report.size,
+                           template_version=report.template_version, lang=report.lang,
+                           created_at=utcnow())
+        session.add(row)
+        session.flush()
+        audit.append(db, session, actor=actor, action="report.rendered", case_id=case_id,
+                     rows=[row], detail={"gate": report.gate, "round": report.round,
+                                         "report": report.path, "owed_by": "bulk triage"})
+        _place_report(settings.home, report)
+    return True

@@ -32,6 +32,7 @@ class Smtp:
 
 
 DEPARTMENTS_FILE = Path(__file__).with_name("departments.yaml")
+DEFAULT_LAUNCH_CONCURRENCY = 4
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,13 @@ class Settings:
     # The reverse proxy whose X-Forwarded-For the web app believes (its address); none by
     # default, so a client cannot pick the address sign-in rate limiting counts.
     web_trusted_proxy: str = ""
+    # How many cases opened by imports may have a flow run going at once (cases/intake_queue.py).
+    launch_concurrency: int = DEFAULT_LAUNCH_CONCURRENCY
+
+    @property
+    def imports_dir(self) -> Path:
+        """Each import's rejects files (cases/importer.py)."""
+        return self.home / "imports"
 
     @property
     def mail_dir(self) -> Path:
@@ -166,6 +174,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     days_text = env.get("RISKGATE_LINK_DAYS") or str(DEFAULT_LINK_DAYS)
     if not days_text.isdigit() or not 1 <= int(days_text) <= 365:
         raise InvalidInput(f"RISKGATE_LINK_DAYS={days_text[:10]!r}: expected 1 to 365 days")
+    concurrency_text = env.get("RISKGATE_LAUNCH_CONCURRENCY") or str(DEFAULT_LAUNCH_CONCURRENCY)
+    if not concurrency_text.isdigit() or not 1 <= int(concurrency_text) <= 64:
+        raise InvalidInput(f"RISKGATE_LAUNCH_CONCURRENCY={concurrency_text[:10]!r}: expected "
+                           "1 to 64 flow runs at once")
     public = (env.get("RISKGATE_WEB_URL") or f"http://{web_host}:{web_port}").rstrip("/")
     if not public.startswith(("http://", "https://")):
         raise InvalidInput(f"RISKGATE_WEB_URL={public[:60]!r}: expected an http(s):// URL")
@@ -179,4 +191,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         link_days=int(days_text), smtp=_smtp(env),
         departments_file=Path(env.get("RISKGATE_DEPARTMENTS") or DEPARTMENTS_FILE).expanduser(),
         web_trusted_proxy=(env.get("RISKGATE_WEB_TRUSTED_PROXY") or "").strip(),
+        launch_concurrency=int(concurrency_text),
     )

@@ -19,6 +19,7 @@ from cases.models import RulebookSnapshot, RuleDecision
 from cases.store import require_case
 from rules.decisions import decide_disposal, decide_triage
 from rules.rulebook import parse_rulebook
+from rules.schema import stored_facts
 
 DECIDERS = {"triage": decide_triage, "disposal": decide_disposal}
 
@@ -51,7 +52,7 @@ def explain(db: Database, case_id: str, gate: str) -> Explanation:
                            f"{gate} decision is not in the store")
     rulebook = parse_rulebook(snapshot.text, source=f"{snapshot.name} {snapshot.version} "
                                                     "(stored)")
-    replay = DECIDERS[gate](rulebook, decision.facts)
+    replay = DECIDERS[gate](rulebook, stored_facts(gate, decision.facts))  # type: ignore[arg-type]
     stored = {"fired": decision.fired, "trail": decision.trail, "outcome": decision.outcome}
     replayed = {"fired": replay.fired, "trail": [step.to_dict() for step in replay.trail],
                 "outcome": replay.outcome()}

@@ -176,7 +176,9 @@ def fast_tracked(triage_outcome: dict) -> bool:
 
 
 def disposal_facts(profile: Profile, history: History, assessment: AssessmentSummary,
-                   *, fast_tracked: bool) -> dict:
+                   *, fast_tracked: bool, escalation: str = "none") -> dict:
+    """`escalation`: the pattern an escalation case stands for (cases/escalation.py), or
+    none."""
     shared = _shared(profile)
     # The panel may find vulnerable users exposed where the signals did not say so.
     shared["vulnerable_users"] = shared["vulnerable_users"] or assessment.vulnerable_users
@@ -194,6 +196,7 @@ def disposal_facts(profile: Profile, history: History, assessment: AssessmentSum
         "cases_category_180d": history.same_category + 1,
         "cases_enterprise_180d": history.same_enterprise + 1,
         "cases_province_180d": history.same_category_province + 1,
+        "escalation": escalation,
     }
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
@@ -20,6 +21,7 @@ from sqlmodel import Session, col, select
 from cases import audit, lifecycle, names
 from cases.db import Database
 from cases.errors import InvalidInput
+from cases.grouping import groupable
 from cases.models import Case, Signal, utcnow
 from cases.signals import SignalIn, enterprise_key, product_key
 from cases.submissions import signal_row
@@ -52,11 +54,15 @@ def _free_case_id(session: Session) -> str:
     raise RuntimeError(f"no free case id in {ID_ATTEMPTS} draws: the id generator is broken")
 
 
-def _groupable(signal: SignalIn) -> bool:
-    """Grouping needs a named product and someone responsible; otherwise unrelated unknowns
-    would collapse into one case."""
-    who = signal.enterprise.credit_code or signal.enterprise.name or signal.product.brand
-    return bool(signal.product.name and who)
+def new_case(case_id: str, signal: SignalIn, product: str, enterprise: str, *, actor: str,
+             lang: Lang, now: datetime) -> Case:
+    """The case a signal opens, at the lifecycle's first gate (one signal or an import's)."""
+    gate, state = lifecycle.INITIAL
+    return Case(id=case_id, title=signal.default_title(lang), lang=lang, state=state, gate=gate,
+                category=signal.product.category, hazards=list(signal.hazards),
+                product_key=product, enterprise_key=enterprise,
+                province=signal.enterprise.province, measures=[], opened_by=actor,
+                created_at=now, updated_at=now)
 
 
 def known_code(session: Session, signal: SignalIn) -> str:
@@ -90,7 +96,7 @@ def open_case(db: Database, signal: SignalIn, *, actor: str, lang: Lang) -> Open
                 db.lock_key(session, f"riskgate:enterprise:{name}")
             code = known_code(session, signal)
             key = product_key(signal, code)
-            if _groupable(signal):
+            if groupable(signal):
                 db.lock_key(session, f"riskgate:product:{key}")
                 candidates = session.exec(
                     select(Case).where(Case.product_key == key, Case.state != "closed")
@@ -99,17 +105,12 @@ def open_case(db: Database, signal: SignalIn, *, actor: str, lang: Lang) -> Open
                     if not case.hazards or not signal.hazards \
                             or set(case.hazards) & set(signal.hazards):
                         return _group_into(db, session, case, signal, actor)
-            now = utcnow()
-            gate, state = lifecycle.INITIAL
-            case = Case(id=_free_case_id(session), title=signal.default_title(lang), lang=lang,
-                        state=state, gate=gate, category=signal.product.category,
-                        hazards=list(signal.hazards), product_key=key,
-                        enterprise_key=enterprise_key(signal, code),
-                        province=signal.enterprise.province, measures=[], opened_by=actor,
-                        created_at=now, updated_at=now)
+            case = new_case(_free_case_id(session), signal, key, enterprise_key(signal, code),
+                            actor=actor, lang=lang, now=utcnow())
             session.add(case)
             session.flush()
-            row = signal_row(session, db, case.id, signal)
+            row = signal_row(session, db, case.id, signal, grouping={
+                "how": "new_case", "why": "no open case on this product"})
             session.add(row)
             session.flush()
             assert row.id is not None
@@ -127,7 +128,8 @@ def open_case(db: Database, signal: SignalIn, *, actor: str, lang: Lang) -> Open
 
 def _group_into(db: Database, session: Session, case: Case, signal: SignalIn,
                 actor: str) -> Opened:
-    row = signal_row(session, db, case.id, signal)
+    row = signal_row(session, db, case.id, signal, grouping={
+        "how": "same_product", "why": "same product and enterprise, overlapping hazard"})
     session.add(row)
     case.hazards = list(dict.fromkeys([*case.hazards, *signal.hazards]))
     case.updated_at = utcnow()

@@ -65,6 +65,7 @@ class Event(StrEnum):
     TRIAGE_FAST_TRACK = "triage.fast_track"
     TRIAGE_EXPERT_PANEL = "triage.expert_panel"
     INFORMATION_ADDED = "information.added"
+    SIGNALS_REGROUPED = "signals.regrouped"
     LAB_COMMISSIONED = "lab.commissioned"
     LAB_RESULTS = "lab.results"
     LAB_DONE = "lab.done"
@@ -129,6 +130,9 @@ TRANSITIONS: tuple[Transition, ...] = (
     _row(("triage", "active"), Event.TRIAGE_EXPERT_PANEL, ("panel", "active"), "flow",
          completes=True, route="expert_panel"),
     _row(("triage", "awaiting_information"), Event.INFORMATION_ADDED, ("triage", "active"),
+         "staff"),
+    # staff moved a signal into or out of the case (cases/regroup.py): triage decides again
+    _row(("triage", "awaiting_information"), Event.SIGNALS_REGROUPED, ("triage", "active"),
          "staff"),
     _row(("lab_test", "active"), Event.LAB_COMMISSIONED, ("lab_test", "awaiting_lab"), "flow"),
     _row(("lab_test", "awaiting_lab"), Event.LAB_RESULTS, ("lab_test", "active"), "staff"),

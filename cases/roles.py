@@ -27,6 +27,7 @@ class Action(StrEnum):
     LAUNCH = "case.launch"
     DESCRIBE_SCENARIOS = "case.scenarios"
     ADD_INFORMATION = "case.information"
+    REGROUP = "case.regroup"  # move a signal to another case, split a case
     ENTER_LAB = "case.lab"
     RETRY = "case.retry"
     MANAGE_PANEL = "panel.manage"  # seat experts, extend a round, expert links
@@ -46,6 +47,7 @@ ACTIONS: dict[Action, frozenset[Role]] = {
     Action.LAUNCH: _STAFF,
     Action.DESCRIBE_SCENARIOS: _STAFF,
     Action.ADD_INFORMATION: _STAFF,
+    Action.REGROUP: _STAFF,
     Action.ENTER_LAB: _STAFF,
     Action.RETRY: _STAFF,
     Action.MANAGE_PANEL: _STAFF,

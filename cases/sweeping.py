@@ -65,9 +65,12 @@ class Retake:
 def active_cases(db: Database, limit: int = 500) -> list[ActiveCase]:
     """Cases a flow run may advance now, with their newest continuation."""
     with db.read_session() as session:
-        rows = session.exec(select(Case).where(Case.state == lifecycle.ACTIVE,
-                                               Case.gate != lifecycle.CLOSED)
-                            .order_by(col(Case.updated_at)).limit(limit)).all()
+        # Only cases that were ever launched: an import's queued cases have no run to retake
+        # and wait their turn (cases/intake_queue.py); they must not crowd out the others.
+        rows = session.exec(select(Case).where(
+            Case.state == lifecycle.ACTIVE, Case.gate != lifecycle.CLOSED,
+            col(Case.id).in_(select(Continuation.case_id).distinct()))
+            .order_by(col(Case.updated_at)).limit(limit)).all()
         ids = [r.id for r in rows]
         continuations = session.exec(select(Continuation).where(
             col(Continuation.case_id).in_(ids)).order_by(col(Continuation.id))).all() \

@@ -51,3 +51,19 @@ def plain_text(text: str, *, field: str, lines: bool = True) -> str:
                                    f"contains the control character U+{ord(found.group()):04X} "
                                    f"at position {found.start() + 1}")})
     return text
+
+
+def reason_text(text: str, *, least: int, most: int, field: str = "reason",
+                source: str = "") -> str:
+    """A reason people give for what they did (closing a follow-up, moving a signal): one
+    line of plain text, whitespace collapsed, `least` to `most` characters; FieldErrors
+    naming the field otherwise."""
+    reason = plain_text(" ".join(text.split()), field=field)
+    if len(reason) < least:
+        raise FieldErrors({field: ("reason_short", {"least": least},
+                                   f"give a reason of at least {least} characters")},
+                          source=source)
+    if len(reason) > most:
+        raise FieldErrors({field: ("string_too_long", {"max_length": most},
+                                   f"at most {most} characters")}, source=source)
+    return reason

@@ -17,6 +17,7 @@ from cases.lifecycle import Event
 from cases.models import utcnow
 from cases.panels import could_seat
 from flows.handover import start_owed
+from flows.intake_launch import launch_queued
 from flows.launcher import run_states
 
 
@@ -34,6 +35,7 @@ class Swept:
     quorum_lost: list[str] = field(default_factory=list)  # case ids now waiting for staff
     approvals_escalated: list[str] = field(default_factory=list)  # case ids, approval overdue
     actions_overdue: list[str] = field(default_factory=list)  # "case:number" flagged overdue
+    queued_launched: list[str] = field(default_factory=list)  # import cases launched in turn
     mail_sent: int = 0
     mail_failed: int = 0
 
@@ -44,7 +46,8 @@ class Swept:
                 "replaced": self.replaced, "reserves_called": self.reserves_called,
                 "rounds_closed": self.rounds_closed, "quorum_lost": self.quorum_lost,
                 "approvals_escalated": self.approvals_escalated,
-                "actions_overdue": self.actions_overdue, "mail_sent": self.mail_sent,
+                "actions_overdue": self.actions_overdue,
+                "queued_launched": self.queued_launched, "mail_sent": self.mail_sent,
                 "mail_failed": self.mail_failed}
 
 
@@ -113,6 +116,9 @@ def sweep_once(settings: Settings, *, start: Starter = start_once,
             swept.rounds_closed.append(change.case_id)
             _start(settings, outbox.Owed(closed.continuation_id, change.case_id, closed.key,
                                          Event.SCORES_QUORUM.value, None, 0), swept)
+
+    swept.queued_launched = [case_id for case_id, _ in
+                             launch_queued(settings, start=start).started]
 
     swept.approvals_escalated = approvals.escalate_overdue(db, moment)
     swept.actions_overdue = actions.flag_overdue(db, moment)

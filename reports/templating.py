@@ -26,7 +26,7 @@ NONE_TEXT = "—"
 REPORT_TIMEZONE = ZoneInfo("Asia/Shanghai")
 VOCABULARY_KINDS = ("channels", "categories", "hazards", "target_users", "sale_channels",
                     "scopes", "credit_classes", "measures", "authorities", "progress",
-                    "action_statuses")
+                    "action_statuses", "industries")
 
 # Characters that XML 1.0 forbids (python-docx/lxml refuse them; \r and \n are handled as line
 # breaks before this applies). Surrogates cannot even be encoded to UTF-8.

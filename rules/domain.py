@@ -83,10 +83,17 @@ class Domain:
     # Added with follow-up tracking (2026-12): vocabularies stored before it have none.
     progress: Vocabulary = Vocabulary("progress", {})
     action_statuses: Vocabulary = Vocabulary("action_statuses", {})
+    # Added with the escalation watch (2027-01): the industry each category belongs to.
+    industries: Vocabulary = Vocabulary("industries", {})
 
     def progress_fields(self, measure: str) -> tuple[str, ...]:
         """The progress fields staff record for a measure's follow-up action."""
         return tuple(self.measures.terms[measure].attrs.get("progress", "").split())
+
+    def industry_of(self, category: str) -> str:
+        """The industry a category belongs to ("" under a vocabulary without industries)."""
+        term = self.categories.terms.get(category)
+        return term.attrs.get("industry", "") if term else ""
 
     def vocabulary(self, kind: str) -> Vocabulary:
         found = getattr(self, kind)
@@ -98,6 +105,7 @@ class Domain:
 # mappings split an unquoted value at a comma and would otherwise yield a truncated name.
 ATTRIBUTES = {
     "channels": {"kind", "credibility"},
+    "categories": {"industry"},
     "hazards": {"test_zh", "test_en"},
     "target_users": {"vulnerability"},
     "measures": {"meaning_zh", "meaning_en", "lead_zh", "lead_en", "progress"},
@@ -136,7 +144,21 @@ def parse_domain(text: str) -> Domain:
                          + ", ".join(f.name for f in fields(Domain)))
     found = Domain(**{kind: _vocabulary(kind, entries) for kind, entries in raw.items()})
     _check_progress(found)
+    _check_industries(found)
     return found
+
+
+def _check_industries(vocab: Domain) -> None:
+    """Each category's industry is declared (a vocabulary with industries names one for every
+    category, so the escalation watch leaves none out)."""
+    if not vocab.industries.terms:
+        return
+    for code in vocab.categories:
+        industry = vocab.industry_of(code)
+        if industry not in vocab.industries:
+            raise ValueError(f"{DOMAIN_FILE.name}: categories.{code}.industry: "
+                             + (f"unknown industry {industry!r}" if industry
+                                else "missing (every category names its industry)"))
 
 
 def _check_progress(vocab: Domain) -> None:

@@ -18,7 +18,8 @@ from rules.schema import FactError, fields
 
 CASE_KEYS = {"triage", "assessment"}
 ASSESSMENT_KEYS = {"scenarios", "consensus", "scope", "panel_measures", "with_consumers",
-                   "cases_category_180d", "cases_enterprise_180d", "cases_province_180d"}
+                   "cases_category_180d", "cases_enterprise_180d", "cases_province_180d",
+                 "escalation"}
 SCENARIO_KEYS = {"severity", "probability", "population", "description"}
 
 
@@ -82,6 +83,7 @@ def evaluate_case(data: Any, triage_book: Rulebook, disposal_book: Rulebook) -> 
         "cases_category_180d": raw.get("cases_category_180d", 1),
         "cases_enterprise_180d": raw.get("cases_enterprise_180d", 1),
         "cases_province_180d": raw.get("cases_province_180d", 1),
+        "escalation": raw.get("escalation", "none"),
     }
     disposal = decide_disposal(disposal_book, facts)
     result["assessment"] = assessment.to_dict()

@@ -25,6 +25,10 @@ INPUT_KINDS: tuple[InputKind, ...] = ("triage", "disposal")
 # engine adds to every fact; a fact or condition using them is rejected.
 RESERVED_FIELDS = frozenset({"id", "sid", "t", "$s"})
 MAX_INT = 1_000_000
+ESCALATION_KINDS = ("none", "category", "industry", "province")
+# Fields added after decisions were first stored, with the value that stood for them before:
+# a stored decision's facts are read with it (`stored_facts`), so it replays unchanged.
+LATER_FIELDS: dict[InputKind, dict[str, Any]] = {"disposal": {"escalation": "none"}}
 
 
 class FactError(ValueError):
@@ -152,6 +156,10 @@ def _disposal_only() -> tuple[FieldSpec, ...]:
         FieldSpec("cases_province_180d", "int",
                   "cases on this category in the enterprise's province, last 180 days, "
                   "this one included", minimum=1),
+        FieldSpec("escalation", "enum",
+                  "the pattern an escalation case was opened for (cases/escalation.py): one "
+                  "hazard across products of a category, enterprises of an industry or "
+                  "localities of a province; none for an ordinary case", ESCALATION_KINDS),
     )
 
 
@@ -179,6 +187,14 @@ def validate_facts(kind: InputKind, data: Mapping[str, Any]) -> dict[str, Any]:
     if data.keys() != table.keys():  # one set comparison in C on the usual, complete path
         _reject_field_names(kind, table, data)
     return {name: spec.check(data[name]) for name, spec in table.items()}
+
+
+def stored_facts(kind: InputKind, data: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored decision's facts with the fields added since, at the value that stood for
+    them then (LATER_FIELDS); a rulebook of that time never tests them."""
+    if not isinstance(data, Mapping):
+        return data  # validate_facts says what is wrong with it
+    return {**LATER_FIELDS.get(kind, {}), **data}
 
 
 def _reject_field_names(kind: InputKind, table: Mapping[str, FieldSpec],

@@ -24,6 +24,7 @@ from flows.cli import (
     decisions_cmd,
     demo_cmd,
     portal_cmd,
+    report_cmd,
     rules_cmd,
     server_cmd,
     sweep_cmd,
@@ -47,6 +48,7 @@ app.add_typer(rules_cmd.risk_app, name="risk", help="The severity × probability
 app.add_typer(server_cmd.app, name="server", help="The local Prefect server and runner.")
 app.add_typer(audit_cmd.app, name="audit", help="Verify the audit trail and reports.")
 app.add_typer(db_cmd.app, name="db", help="The case store's schema (migrations).")
+app.add_typer(report_cmd.app, name="report", help="Periodic reports: the risk product catalogue.")
 app.command(name="sweep")(sweep_cmd.sweep)
 app.command(name="demo")(demo_cmd.demo)
 app.command(name="web")(portal_cmd.web)

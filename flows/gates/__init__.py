@@ -30,6 +30,7 @@ from flows.gates import (
     follow_up,
     intake,
     lab_test,
+    owed,
     panel,
     triage,
 )
@@ -93,6 +94,7 @@ def advance(settings: Settings, case_id: str, *, run_step: StepRunner = run_dire
         try:
             ctx = StepContext(settings=settings, db=db, case_id=case_id, owner=owner,
                               flow_run_id=flow_run_id)
+            owed.render_owed(ctx, store.load_dossier(db, case_id))
             while True:
                 dossier = store.load_dossier(db, case_id)
                 case = dossier.case

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from cases import approvals, credit, store
+from cases import approvals, credit, escalation, store
 from cases.commits import GateCommit
 from cases.facts import disposal_facts, fast_tracked, merge_signals, with_credit_file
 from cases.lifecycle import Event
@@ -49,7 +49,8 @@ def _propose(ctx: StepContext, d: Dossier) -> StepResult:
     facts, evidence = with_credit_file(disposal_facts(
         merge_signals(d.signals), store.history(ctx.db, d.case),
         AssessmentSummary.from_outcome(_recorded(d, "assessment")),
-        fast_tracked=fast_tracked(_recorded(d, "triage"))), credit.for_case(ctx.db, d))
+        fast_tracked=fast_tracked(_recorded(d, "triage")),
+        escalation=escalation.kind_of(ctx.db, d.case.id)), credit.for_case(ctx.db, d))
     decision = decide_disposal(rulebook, facts)
     recorded = decision.to_dict()
     outcome = decision.outcome()

@@ -4,32 +4,65 @@ enterprise's credit class and violations come from its credit file when the cent
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from cases import credit, lifecycle, store
 from cases.commits import GateCommit
+from cases.db import Database
 from cases.facts import merge_signals, triage_facts, with_credit_file
 from cases.store import Dossier
 from flows.gates.common import StepContext, StepResult, commit, rulebook_actor, write_report
 from flows.gates.decisions import decision_record, rulebook_in_force, rulebook_info
-from rules.decisions import decide_triage
+from rules.decisions import TriageDecision, decide_triage
+from rules.rulebook import Rulebook
+
+
+@dataclass(frozen=True)
+class Triaged:
+    """One triage decision and everything recorded about it (here, and in bulk)."""
+
+    decision: TriageDecision
+    recorded: dict[str, Any]  # Decision.to_dict(), serialised once
+    evidence: dict | None  # the credit file's entries the decision used
+    round_no: int
+
+    @property
+    def route(self) -> lifecycle.Transition:
+        return lifecycle.triage_route(self.decision.next_gate)
+
+    @property
+    def outcome(self) -> dict[str, Any]:
+        return {**self.decision.outcome(),
+                **({"credit_file": self.evidence} if self.evidence else {})}
+
+    def gate_commit(self, rulebook: Rulebook, case_id: str, owner: str, **extra: Any
+                    ) -> GateCommit:
+        return GateCommit(
+            case_id=case_id, event=self.route.event, round=self.round_no, owner=owner,
+            actor=rulebook_actor(rulebook), outcome=self.outcome,
+            decision=decision_record(rulebook, self.recorded, self.decision.outcome()),
+            case_fields={"priority": self.decision.priority, "triage_round": self.round_no},
+            audit_detail={"fired": self.decision.fired}, **extra)
+
+
+def decide(db: Database, rulebook: Rulebook, d: Dossier) -> Triaged:
+    facts, evidence = with_credit_file(
+        triage_facts(merge_signals(d.signals), store.history(db, d.case),
+                     [r["result"] for r in d.lab_evidence()]), credit.for_case(db, d))
+    decision = decide_triage(rulebook, facts)
+    return Triaged(decision, decision.to_dict(), evidence, d.case.triage_round + 1)
+
+
+def report_context(rulebook: Rulebook, recorded: dict, evidence: dict | None) -> dict:
+    return {"decision": recorded, "rulebook": rulebook_info(rulebook),
+            "resolution": rulebook.resolution, "credit_file": evidence}
 
 
 def step(ctx: StepContext, d: Dossier) -> StepResult:
     rulebook = rulebook_in_force(ctx, "triage")
-    facts, evidence = with_credit_file(
-        triage_facts(merge_signals(d.signals), store.history(ctx.db, d.case),
-                     [r["result"] for r in d.lab_evidence()]), credit.for_case(ctx.db, d))
-    decision = decide_triage(rulebook, facts)
-    round_no = d.case.triage_round + 1
-    route = lifecycle.triage_route(decision.next_gate)
-    actor = rulebook_actor(rulebook)
-    recorded = decision.to_dict()
-    report = write_report(ctx, d, "triage", round_no, actor, decision=recorded,
-                          rulebook=rulebook_info(rulebook), resolution=rulebook.resolution,
-                          credit_file=evidence)
-    outcome = decision.outcome()
-    return commit(ctx, d, GateCommit(
-        case_id=d.case.id, event=route.event, round=round_no, owner=ctx.owner, actor=actor,
-        outcome={**outcome, **({"credit_file": evidence} if evidence else {})}, report=report,
-        decision=decision_record(rulebook, recorded, outcome),
-        case_fields={"priority": decision.priority, "triage_round": round_no},
-        audit_detail={"fired": decision.fired}), summary={**outcome, "fired": decision.fired})
+    triaged = decide(ctx.db, rulebook, d)
+    report = write_report(ctx, d, "triage", triaged.round_no, rulebook_actor(rulebook),
+                          **report_context(rulebook, triaged.recorded, triaged.evidence))
+    return commit(ctx, d, triaged.gate_commit(rulebook, d.case.id, ctx.owner, report=report),
+                  summary={**triaged.outcome, "fired": triaged.decision.fired})

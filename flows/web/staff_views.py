@@ -16,7 +16,7 @@ from rules.rulebook import current_rulebook
 
 VOCABULARIES = ("channels", "categories", "hazards", "target_users", "sale_channels",
                 "credit_classes", "measures", "authorities", "progress", "action_statuses",
-                "scopes")
+                "scopes", "industries")
 
 
 def shown_lang(lang: str) -> Lang:

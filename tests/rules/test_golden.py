@@ -32,7 +32,7 @@ DISPOSAL_BASE = {
     "on_market": False, "risk_level": "low", "severity": 1, "probability_band": 5,
     "level_stable": True, "consensus": True, "scope": "batch", "with_consumers": False,
     "fast_tracked": False, "panel_measures": [], "cases_category_180d": 1,
-    "cases_enterprise_180d": 1, "cases_province_180d": 1,
+    "cases_enterprise_180d": 1, "cases_province_180d": 1, "escalation": "none",
 }
 
 # (name, changes, rules that must fire, expected outcome subset)
@@ -155,6 +155,17 @@ DISPOSAL_CASES = [
      ["D606", "D607", "D604", "D601"],
      {"measures": ["forced_elimination", "market_access", "industry_rectification",
                    "standard_revision"]}),
+    ("escalation across an industry", {"escalation": "industry"}, ["D608", "D303"],
+     {"measures": ["hazard_disclosure", "industry_rectification"],
+      "notify": ["industry_department", "credit"], "flags": ["escalation_case"]}),
+    ("escalation across a province", {"risk_level": "high", "on_market": True,
+                                      "escalation": "province"}, ["D201", "D608"],
+     {"measures": ["delisting", "industry_rectification"]}),
+    ("escalation across a category", {"risk_level": "medium", "escalation": "category"},
+     ["D301", "D609"], {"measures": ["hazard_disclosure", "standard_revision"],
+                        "notify": ["standards", "credit"], "flags": ["escalation_case"]}),
+    ("no escalation, no escalation measures", {"escalation": "none", "risk_level": "medium"},
+     ["D301"], {"measures": ["hazard_disclosure"], "flags": []}),
     ("no consensus", {"consensus": False}, ["D701"], {"flags": ["unsettled_risk"]}),
     ("on a boundary", {"risk_level": "high", "level_stable": False}, ["D702"],
      {"measures": ["risk_alert"]}),

@@ -1,0 +1,425 @@
+"""Importing a signal file: streamed, in batches, never lossy, resumable, idempotent.
+
+The file is read row by row (cases/feeds); every `BATCH_ROWS` rows are one transaction that
+stores the batch's signals (each de-duplicated, then grouped into an open case or a new one,
+cases/grouping.py), its refused rows (quarantine), its new cases' places in the launch queue,
+its audit events, and the import's last committed line. So a crash leaves the store as if the
+file had been imported up to the last committed batch, and running the same import again goes
+on from there. A finished import of the same file under the same mapping is not taken in again
+unless asked (`again`), and even then the (channel, reference) uniqueness keeps every signal
+once.
+
+Only one process imports a file at a time: the import run names its owner (host:pid) and beats
+at each batch; another process waits for it to finish, or takes over once the owner is gone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from cases import audit, failpoints, names
+from cases.db import Database
+from cases.errors import InvalidInput
+from cases.feeds import Mapping, Row, read_rows
+from cases.grouping import TEXTS_KEPT_PER_CASE, Candidate, GroupIndex, Placement, product_text
+from cases.intake import new_case, new_case_id
+from cases.models import Case, Signal, utcnow
+from cases.models_intake import ImportRun, IntakeQueue, QuarantinedRow
+from cases.signals import SignalIn, enterprise_key, product_key
+from cases.submissions import signal_row
+from rules.domain import Lang
+
+BATCH_ROWS = 1000
+STALE_OWNER = timedelta(minutes=2)  # an owner that has not beaten for this long is gone
+CANDIDATES_KEPT = 20_000  # open cases the import remembers between batches (memory stays flat)
+COUNT_NAMES = ("read", "accepted", "duplicates", "grouped", "new_cases", "rejected")
+
+
+class ImportBusy(InvalidInput):
+    """Another live process is importing the same file."""
+
+
+@dataclass
+class Counts:
+    read: int = 0
+    accepted: int = 0  # signals stored (near-duplicates included: kept, never dropped)
+    duplicates: int = 0  # the same reference again, or a near-identical report
+    grouped: int = 0  # signals that joined a case opened before them
+    new_cases: int = 0
+    rejected: int = 0  # quarantined, with their problems
+
+    def add(self, other: Counts) -> None:
+        for name in COUNT_NAMES:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def to_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in COUNT_NAMES}
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    import_id: str
+    status: str  # done | already (this file under this mapping was imported before)
+    counts: Counts
+    path: str
+    channel: str
+    resumed_from: int = 0  # the last line committed before this run, when it resumed
+    new_case_ids: tuple[str, ...] = ()
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError as exc:
+        raise InvalidInput(f"{path}: cannot read ({exc.strerror})") from None
+    return digest.hexdigest()
+
+
+def this_process() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _owner_gone(run: ImportRun) -> bool:
+    host, _, pid = run.owner.rpartition(":")
+    if host == socket.gethostname() and pid.isdigit():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+    return utcnow() - run.beat_at > STALE_OWNER
+
+
+def _claim_run(db: Database, path: Path, sha: str, mapping: Mapping, fmt: str, *, actor: str,
+               again: bool) -> tuple[ImportRun, bool]:
+    """The import run this process carries on, and whether it was finished already."""
+    me = this_process()
+    with db.session() as session:
+        db.lock_key(session, f"riskgate:import:{sha}:{mapping.sha256}")
+        latest = session.exec(select(ImportRun).where(
+            ImportRun.file_sha256 == sha, ImportRun.mapping_sha256 == mapping.sha256)
+            .order_by(col(ImportRun.attempt).desc()).limit(1)).first()
+        now = utcnow()
+        if latest is not None and latest.status == "running":
+            if latest.owner != me and not _owner_gone(latest):
+                raise ImportBusy(f"{path} is being imported by {latest.owner} (import "
+                                 f"{latest.id}, line {latest.last_line} committed); run again "
+                                 "when it has finished")
+            latest.owner, latest.beat_at = me, now
+            session.add(latest)
+            session.flush()
+            session.expunge(latest)
+            return latest, False
+        if latest is not None and not again:
+            session.expunge(latest)
+            return latest, True
+        run = ImportRun(id=f"IM-{now:%Y%m%d}-{sha[:6]}-{(latest.attempt + 1) if latest else 1}",
+                        path=str(path), file_sha256=sha, mapping_sha256=mapping.sha256,
+                        attempt=(latest.attempt + 1) if latest else 1, channel=mapping.channel,
+                        format=fmt, counts=Counts().to_dict(), owner=me, beat_at=now,
+                        actor=actor, started_at=now)
+        session.add(run)
+        audit.append(db, session, actor=actor, action="import.started",
+                     detail={"import": run.id, "path": str(path), "sha256": sha,
+                             "mapping": mapping.name, "attempt": run.attempt})
+        session.flush()
+        session.expunge(run)
+        return run, False
+
+
+@dataclass
+class _Keys:
+    product: str
+    enterprise: str
+
+
+@dataclass
+class _Batch:
+    """What one batch stores, built before anything is written."""
+
+    signals: list[Signal] = field(default_factory=list)
+    cases: list[Case] = field(default_factory=list)
+    events: dict[tuple[str, str], list[Signal]] = field(default_factory=dict)
+    counts: Counts = field(default_factory=Counts)
+
+
+class Importer:
+    """One import run over one file (see the module docstring)."""
+
+    def __init__(self, db: Database, mapping: Mapping, run: ImportRun, *, actor: str,
+                 lang: Lang, hold: bool) -> None:
+        self.db, self.mapping, self.run = db, mapping, run
+        self.actor, self.lang, self.hold = actor, lang, hold
+        self.index = GroupIndex()
+        self.remembered: OrderedDict[str, Candidate] = OrderedDict()
+        self.new_case_ids: list[str] = []
+
+    # -- the batch -----------------------------------------------------------------------------
+
+    def commit(self, rows: list[Row]) -> Counts:
+        with self.db.session() as session:
+            self.db.lock_key(session, f"riskgate:import-run:{self.run.id}")
+            run = session.get(ImportRun, self.run.id)
+            if run is None or run.owner != this_process():
+                raise ImportBusy(f"import {self.run.id} was taken over by "
+                                 f"{run.owner if run else 'nobody'}; this process stops")
+            batch = self._build(session, rows)
+            session.add_all(batch.cases)
+            session.flush()
+            session.add_all(batch.signals)
+            session.flush()
+            session.add_all(IntakeQueue(case_id=c.id, import_id=run.id, held=self.hold,
+                                        queued_at=c.created_at) for c in batch.cases)
+            self._quarantine(session, rows, batch.counts)
+            self._resolve_corrected(session, batch.signals)
+            audit.append_many(self.db, session, self._events(batch))
+            total = Counts(**run.counts)
+            total.add(batch.counts)
+            run.counts, run.last_line, run.beat_at = total.to_dict(), rows[-1].line, utcnow()
+            session.add(run)
+        failpoints.hit("intake.batch_committed")
+        self.new_case_ids += [c.id for c in batch.cases]
+        return batch.counts
+
+    def _build(self, session: Session, rows: list[Row]) -> _Batch:
+        batch = _Batch()
+        batch.counts.read = len(rows)
+        fresh = self._fresh(session, [r for r in rows if r.signal is not None], batch.counts)
+        keys = self._keys(session, [s for _, s in fresh])
+        self._lock_and_load(session, keys.values())
+        now = utcnow()
+        taken: set[str] = set()
+        for row, signal in fresh:
+            key = keys[id(signal)]
+            placement = self.index.place(signal, key.product, key.enterprise,
+                                         near_duplicates=self.mapping.near_duplicates)
+            case_id = placement.case_id or self._open(session, batch, signal, key, now, taken)
+            stored = signal_row(session, self.db, case_id, signal,
+                                grouping=placement.grouping(), import_id=self.run.id,
+                                line=row.line)
+            batch.signals.append(stored)
+            action = "case.opened" if placement.case_id is None else "signal.grouped"
+            batch.events.setdefault((case_id, action), []).append(stored)
+            self._count(batch.counts, placement)
+            if placement.case_id is not None:
+                self.index.joined(placement.case_id, signal)
+        self._grow_hazards(session, batch)
+        return batch
+
+    def _grow_hazards(self, session: Session, batch: _Batch) -> None:
+        """A case's hazards are its signals' (as when one signal joins, cases/intake.py)."""
+        opened = {c.id: c for c in batch.cases}
+        for case_id, _action in batch.events:
+            candidate = self.index.by_id.get(case_id)
+            case = opened.get(case_id) or session.get(Case, case_id)
+            if candidate is None or case is None:
+                continue
+            hazards = list(dict.fromkeys([*case.hazards, *sorted(candidate.hazards
+                                                                 - set(case.hazards))]))
+            if hazards != case.hazards:
+                case.hazards = hazards
+                case.updated_at = utcnow()
+                session.add(case)
+
+    @staticmethod
+    def _count(counts: Counts, placement: Placement) -> None:
+        counts.accepted += 1
+        if placement.how == "near_duplicate":
+            counts.duplicates += 1
+        elif placement.case_id is not None:
+            counts.grouped += 1
+
+    def _fresh(self, session: Session, rows: list[Row],
+               counts: Counts) -> list[tuple[Row, SignalIn]]:
+        """The batch's signals not taken in before (same channel and reference)."""
+        references = {r.signal.reference for r in rows if r.signal is not None}
+        known = set(session.exec(select(Signal.channel, Signal.reference).where(
+            col(Signal.reference).in_(references))).all()) if references else set()
+        fresh = []
+        for row in rows:
+            signal = row.signal
+            assert signal is not None
+            if (signal.channel, signal.reference) in known:
+                counts.duplicates += 1
+                continue
+            known.add((signal.channel, signal.reference))
+            fresh.append((row, signal))
+        return fresh
+
+    def _keys(self, session: Session, signals: list[SignalIn]) -> dict[int, _Keys]:
+        """Each signal's product and enterprise keys, with the credit code earlier signals
+        gave for its enterprise's name where it gives none (as cases/intake.py does)."""
+        unnamed = {names.name_key(s.enterprise.name) for s in signals
+                   if s.enterprise.name and not names.code_key(s.enterprise.credit_code)}
+        unnamed.discard("")
+        known: dict[str, str] = {}
+        for signal in signals:  # codes given earlier in this batch
+            name = names.name_key(signal.enterprise.name)
+            code = names.code_key(signal.enterprise.credit_code)
+            if name and code:
+                known.setdefault(name, code)
+        if unnamed:
+            for name, code in session.exec(select(Signal.enterprise_name,
+                                                  Signal.enterprise_code).where(
+                    col(Signal.enterprise_name).in_(unnamed), Signal.enterprise_code != "")
+                    .order_by(col(Signal.id).desc())).all():
+                known[name] = code
+        keys = {}
+        for signal in signals:
+            code = "" if names.code_key(signal.enterprise.credit_code) else \
+                known.get(names.name_key(signal.enterprise.name), "")
+            keys[id(signal)] = _Keys(product_key(signal, code), enterprise_key(signal, code))
+        return keys
+
+    def _lock_and_load(self, session: Session, keys: Any) -> None:
+        """Serialise grouping on these products and enterprises with other writers
+        (PostgreSQL), then remember the open cases they could join."""
+        products = sorted({k.product for k in keys})
+        enterprises = sorted({k.enterprise for k in keys if k.enterprise})
+        for key in products:
+            self.db.lock_key(session, f"riskgate:product:{key}")
+        wanted_products = [k for k in products if k not in self.index.by_product]
+        wanted_enterprises = [k for k in enterprises if k not in self.index.by_enterprise]
+        for start in range(0, max(len(wanted_products), len(wanted_enterprises)), 500):
+            found = session.exec(select(Case).where(
+                Case.state != "closed",
+                col(Case.product_key).in_(wanted_products[start:start + 500])
+                | col(Case.enterprise_key).in_(wanted_enterprises[start:start + 500]))).all()
+            loaded = []
+            for case in found:
+                if case.id not in self.remembered:
+                    name, model = _product_parts(case.product_key)
+                    loaded.append(Candidate(case.id, case.category, set(case.hazards),
+                                            case.product_key, case.enterprise_key,
+                                            product_text(name, model)))
+                    self._remember(loaded[-1])
+            if self.mapping.near_duplicates:
+                self._load_texts(session, loaded)
+
+    def _load_texts(self, session: Session, candidates: list[Candidate]) -> None:
+        """The report texts already on cases taken from the store, for near-duplicates."""
+        by_id = {c.case_id: c for c in candidates}
+        ids = list(by_id)
+        for start in range(0, len(ids), 500):
+            for case_id, payload in session.exec(select(Signal.case_id, Signal.payload).where(
+                    col(Signal.case_id).in_(ids[start:start + 500]),
+                    Signal.channel == self.mapping.channel)).all():
+                texts = by_id[case_id].texts.setdefault(self.mapping.channel, [])
+                if len(texts) < TEXTS_KEPT_PER_CASE:
+                    texts.append(names.text_key(f"{payload.get('title', '')} "
+                                                f"{payload.get('description', '')}"))
+
+    def _remember(self, candidate: Candidate) -> None:
+        self.remembered[candidate.case_id] = candidate
+        self.index.add(candidate)
+        while len(self.remembered) > CANDIDATES_KEPT:
+            _, old = self.remembered.popitem(last=False)
+            self.index.forget(old)
+
+    def _open(self, session: Session, batch: _Batch, signal: SignalIn, key: _Keys,
+              now: Any, taken: set[str]) -> str:
+        case_id = new_case_id()
+        while case_id in taken or session.get(Case, case_id) is not None:
+            case_id = new_case_id()
+        taken.add(case_id)
+        case = new_case(case_id, signal, key.product, key.enterprise, actor=self.actor,
+                        lang=self.lang, now=now)
+        batch.cases.append(case)
+        self._remember(Candidate(case_id, case.category, set(case.hazards), key.product,
+                                 key.enterprise,
+                                 product_text(signal.product.name, signal.product.model)))
+        self.index.note_text(case_id, signal)
+        batch.counts.new_cases += 1
+        return case_id
+
+    def _quarantine(self, session: Session, rows: list[Row], counts: Counts) -> None:
+        bad = [r for r in rows if r.signal is None]
+        counts.rejected = len(bad)
+        session.add_all(QuarantinedRow(import_id=self.run.id, line=r.line,
+                                       channel=self.mapping.channel, reference=r.reference,
+                                       raw=r.raw, problems=list(r.problems),
+                                       created_at=utcnow()) for r in bad)
+
+    def _resolve_corrected(self, session: Session, stored: list[Signal]) -> None:
+        """Rows quarantined by an earlier import and now taken in, corrected."""
+        references = [s.reference for s in stored]
+        for start in range(0, len(references), 500):
+            session.execute(update(QuarantinedRow).where(
+                QuarantinedRow.status == "open", QuarantinedRow.channel == self.mapping.channel,
+                col(QuarantinedRow.reference).in_(references[start:start + 500]),
+                QuarantinedRow.import_id != self.run.id)
+                .values(status="resolved", resolved_by=self.run.id))
+
+    def _events(self, batch: _Batch) -> Iterator[audit.Pending]:
+        for (case_id, action), signals in batch.events.items():
+            yield audit.Pending(
+                actor=self.actor, action=action, case_id=case_id, rows=tuple(signals),
+                detail={"import": self.run.id, "channel": self.mapping.channel,
+                        "lines": [s.line for s in signals][:50], "signals": len(signals),
+                        "references": [s.reference for s in signals][:50]})
+
+
+def _product_parts(key: str) -> tuple[str, str]:
+    _, _, rest = key.partition("|")
+    name, _, model = rest.partition("|")
+    return name, model
+
+
+def finish(db: Database, run_id: str) -> ImportRun:
+    with db.session() as session:
+        run = session.get(ImportRun, run_id)
+        assert run is not None
+        run.status, run.finished_at = "done", utcnow()
+        session.add(run)
+        audit.append(db, session, actor=run.actor, action="import.finished",
+                     detail={"import": run.id, "counts": run.counts, "last_line": run.last_line})
+        session.flush()
+        session.expunge(run)
+        return run
+
+
+def import_file(db: Database, path: Path, mapping: Mapping, *, actor: str, lang: Lang = "zh",
+                hold: bool = False, again: bool = False,
+                on_batch: Callable[[int, Counts], None] | None = None) -> ImportResult:
+    """Import one file (see the module docstring); `on_batch(last_line, counts)` reports
+    progress after each committed batch."""
+    sha = file_sha256(path)
+    fmt = mapping.format or path.suffix.lstrip(".").lower()
+    run, finished = _claim_run(db, path, sha, mapping, fmt, actor=actor, again=again)
+    if finished:
+        return ImportResult(run.id, "already", Counts(**run.counts), run.path, run.channel)
+    resumed_from = run.last_line
+    importer = Importer(db, mapping, run, actor=actor, lang=lang, hold=hold)
+    counts = Counts(**run.counts)
+    batch: list[Row] = []
+    for row in read_rows(path, mapping):
+        if row.line <= resumed_from:
+            continue
+        batch.append(row)
+        if len(batch) >= BATCH_ROWS:
+            counts.add(importer.commit(batch))
+            batch = []
+            if on_batch:
+                on_batch(counts.read, counts)
+    if batch:
+        counts.add(importer.commit(batch))
+        if on_batch:
+            on_batch(counts.read, counts)
+    done = finish(db, run.id)
+    return ImportResult(done.id, "done", Counts(**done.counts), done.path, done.channel,
+                        resumed_from, tuple(importer.new_case_ids))

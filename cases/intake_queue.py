@@ -1,0 +1,120 @@
+"""The launch queue of cases opened by imports: triaged in bulk, then launched P1 first, no
+more than `Settings.launch_concurrency` running at once.
+
+A queued case is active but has no continuation until it is launched, so the sweeper leaves it
+alone (cases/sweeping.py); launching goes through the outbox like every run
+(cases/submissions.launch). A launched case takes a place until its run leaves `active` (it
+waits for people or closes); then the next is launched — by the import itself, `riskgate intake
+launch`, or the sweeper. Cases imported with `--no-launch` are held until `intake launch`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import case as when
+from sqlalchemy import func, update
+from sqlmodel import col, select
+
+from cases import lifecycle
+from cases.db import Database
+from cases.models import Case, utcnow
+from cases.models_intake import IntakeQueue
+
+PRIORITY_ORDER = ("P1", "P2", "P3", "P4")
+
+
+def mark_triaged(db: Database, priorities: dict[str, str]) -> None:
+    if not priorities:
+        return
+    with db.session() as session:
+        for priority in set(priorities.values()):
+            ids = [c for c, p in priorities.items() if p == priority]
+            session.execute(update(IntakeQueue).where(col(IntakeQueue.case_id).in_(ids))
+                            .values(priority=priority, triaged=True))
+
+
+def untriaged(db: Database, import_id: str | None = None) -> list[str]:
+    """Queued cases still waiting for bulk triage, in the order they were opened."""
+    with db.read_session() as session:
+        query = select(IntakeQueue.case_id).where(col(IntakeQueue.triaged).is_(False))
+        if import_id:
+            query = query.where(IntakeQueue.import_id == import_id)
+        return list(session.exec(query.order_by(col(IntakeQueue.queued_at),
+                                                col(IntakeQueue.case_id))).all())
+
+
+def running(db: Database) -> int:
+    """Launched queue cases whose run has not yet left `active`."""
+    with db.read_session() as session:
+        return session.exec(select(func.count()).select_from(IntakeQueue).join(
+            Case, col(Case.id) == IntakeQueue.case_id).where(
+            col(IntakeQueue.launched_at).is_not(None), Case.state == lifecycle.ACTIVE)).one()
+
+
+def next_to_launch(db: Database, limit: int, *, include_held: bool = False) -> list[str]:
+    """Triaged, unlaunched, still active cases: P1 first, then in the order they came."""
+    if limit <= 0:
+        return []
+    rank = when({p: i for i, p in enumerate(PRIORITY_ORDER)}, value=IntakeQueue.priority,
+                else_=len(PRIORITY_ORDER))
+    with db.read_session() as session:
+        query = select(IntakeQueue.case_id).join(
+            Case, col(Case.id) == IntakeQueue.case_id).where(
+            col(IntakeQueue.triaged).is_(True), col(IntakeQueue.launched_at).is_(None),
+            Case.state == lifecycle.ACTIVE)
+        if not include_held:
+            query = query.where(col(IntakeQueue.held).is_(False))
+        return list(session.exec(query.order_by(rank, col(IntakeQueue.queued_at),
+                                                col(IntakeQueue.case_id)).limit(limit)).all())
+
+
+def mark_launched(db: Database, case_id: str, flow_run_id: str | None) -> None:
+    with db.session() as session:
+        session.execute(update(IntakeQueue).where(col(IntakeQueue.case_id) == case_id)
+                        .values(launched_at=utcnow(), flow_run_id=flow_run_id or "",
+                                held=False))
+
+
+def settle_ended(db: Database) -> int:
+    """Queue entries whose case left `active` without being launched from the queue (staff
+    launched it, or closed it): they take no place. Returns how many were settled."""
+    with db.session() as session:
+        stale = session.exec(select(IntakeQueue.case_id).join(
+            Case, col(Case.id) == IntakeQueue.case_id).where(
+            col(IntakeQueue.launched_at).is_(None), Case.state != lifecycle.ACTIVE)).all()
+        if stale:
+            session.execute(update(IntakeQueue).where(col(IntakeQueue.case_id).in_(stale))
+                            .values(launched_at=utcnow()))
+        return len(stale)
+
+
+@dataclass(frozen=True)
+class QueueStatus:
+    untriaged: int
+    waiting: dict[str, int]  # by priority, not held
+    held: int
+    running: int
+    launched: int
+
+    def to_dict(self) -> dict:
+        return {"untriaged": self.untriaged, "waiting": self.waiting, "held": self.held,
+                "running": self.running, "launched": self.launched}
+
+
+def status(db: Database) -> QueueStatus:
+    with db.read_session() as session:
+        rows = session.exec(select(IntakeQueue.priority, IntakeQueue.triaged, IntakeQueue.held,
+                                   IntakeQueue.launched_at)).all()
+    waiting: dict[str, int] = {}
+    untriaged = held = launched = 0
+    for priority, triaged, is_held, launched_at in rows:
+        if launched_at is not None:
+            launched += 1
+        elif not triaged:
+            untriaged += 1
+        elif is_held:
+            held += 1
+        else:
+            waiting[priority] = waiting.get(priority, 0) + 1
+    return QueueStatus(untriaged, dict(sorted(waiting.items())), held, running(db), launched)
