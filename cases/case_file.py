@@ -1,6 +1,7 @@
 """One case as staff and auditors read it: its dossier with the timeline of its gates, the
-disposal review, the follow-up actions and notices, the scenarios, the enterprise's credit file
-and the case's audit events. A read; the pages decide what to show to whom."""
+disposal review, the follow-up actions and notices, the scenarios, the enterprise's credit file,
+the cases linked to it (escalation) and the case's audit events. A read; the pages decide what
+to show to whom."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from cases import actions, approvals, credit, departments, outbox, scenarios
+from cases import actions, approvals, credit, departments, escalation, outbox, scenarios
 from cases.db import Database
 from cases.models import (
     AuditEvent,
@@ -48,6 +49,7 @@ class CaseFile:
     credit_file: credit.CreditFile | None
     continuations: list[outbox.Owed]
     rulebooks: dict[str, dict[str, str]]  # SHA-256 → name and version, of its decisions
+    links: escalation.CaseLinks | None = None  # linked cases, both ways (escalation)
 
     @property
     def case(self) -> Any:
@@ -77,4 +79,5 @@ def load(db: Database, case_id: str) -> CaseFile:
             select(RulebookSnapshot).where(col(RulebookSnapshot.sha256).in_(shas))).all()} \
             if shas else {}
     return CaseFile(d, timeline(d), review, tracked, notices, scenarios.of_case(db, case_id),
-                    events, names, credit.for_case(db, d), outbox.of_case(db, case_id), books)
+                    events, names, credit.for_case(db, d), outbox.of_case(db, case_id), books,
+                    escalation.links_of(db, case_id))

@@ -620,4 +620,5 @@ def report_of(db: Database, case_id: str) -> dict[str, Any] | None:
         first = links[0].detail
         return {**first.get("pattern", {}), "window_days": first.get("window_days"),
                 "threshold": first.get("threshold"),
+                "count": len({link.detail.get("counted") for link in links}),
                 "cases": _case_rows(session, links, "linked_case_id")}

@@ -78,8 +78,9 @@ def check_reason(reason: str) -> str:
 
 
 def move_signal(db: Database, signal_id: int, *, to_case: str | None, actor: Person,
-                reason: str) -> Regrouped:
-    """Move one signal to the open case `to_case`, or (None) to a new case opened from it."""
+                reason: str, from_case: str | None = None) -> Regrouped:
+    """Move one signal to the open case `to_case`, or (None) to a new case opened from it.
+    `from_case`, when given (the case page the form was on), must be the signal's case."""
     require(actor, Action.REGROUP)
     text = check_reason(reason)
     with db.session() as session:
@@ -88,6 +89,10 @@ def move_signal(db: Database, signal_id: int, *, to_case: str | None, actor: Per
             raise FieldErrors({"signal": ("signal_unknown", {"signal": signal_id},
                                           f"no signal {signal_id}")})
         source_id = row.case_id
+        if from_case is not None and source_id != from_case:
+            raise FieldErrors({"signal": ("signal_elsewhere", {"signal": signal_id,
+                                                               "case_id": from_case},
+                                          f"signal {signal_id} is not in case {from_case}")})
         target_id = to_case.strip() if to_case is not None else None
         if target_id == "":
             raise FieldErrors({"to": ("case_needed", {},

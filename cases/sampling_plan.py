@@ -54,7 +54,8 @@ class Focus:
 def rules(budget: int) -> dict[str, Any]:
     """The selection and allocation rule's parameters, as the report words them."""
     return {"share": f"{FOCUS_SHARE.numerator * 100 // FOCUS_SHARE.denominator}%",
-            "max_focus": MAX_FOCUS, "minimum": MIN_BATCHES, "budget": budget}
+            "max_focus": MAX_FOCUS, "minimum": MIN_BATCHES, "budget": budget,
+            "top_hazards": TOP_HAZARDS}
 
 
 def check_budget(batches: int) -> int:

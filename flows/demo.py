@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -22,8 +22,8 @@ from cases import links, store
 from cases.config import Settings
 from cases.db import database
 from cases.errors import RiskGateError, WrongState
+from cases.feeds import channel_mapping, read_rows
 from cases.intake import open_case
-from cases.safety_gate import alert_to_signal_data
 from cases.signals import parse_signal, read_signal_file
 from experts.roster import DEMO_ROSTER, load_roster
 from experts.simulation import Truth, simulated_score
@@ -83,12 +83,19 @@ class DemoRow:
     seconds: float
 
 
-def _alert(number: str) -> dict:
-    with SAFETY_GATE_FILE.open(encoding="utf-8") as lines:
-        for line in lines:
-            alert = json.loads(line)
-            if alert["alert_number"] == number:
-                return alert
+def _alerts(received_at: datetime) -> Iterator[tuple[int, dict]]:
+    """The Safety Gate alerts as signal data (line, data), through the channel's mapping."""
+    for row in read_rows(SAFETY_GATE_FILE, channel_mapping("foreign_regulator"),
+                         received_at=received_at):
+        if row.signal is None:
+            raise RiskGateError(f"{SAFETY_GATE_FILE}:{row.line}: {row.problems[0]}")
+        yield row.line, row.signal.model_dump(mode="json")
+
+
+def _alert(number: str, received_at: datetime) -> dict:
+    for _, data in _alerts(received_at):
+        if data["reference"] == number:
+            return data
     raise RiskGateError(f"{SAFETY_GATE_FILE}: no alert {number}")
 
 
@@ -117,7 +124,7 @@ def demo_cases(count: int, tag: str) -> list[DemoCase]:
         if "signal_file" in item:
             data = read_signal_file(SAMPLES / item["signal_file"]).model_dump(mode="json")
         elif "safety_gate_alert" in item:
-            data = alert_to_signal_data(_alert(item["safety_gate_alert"]), received_at=now)
+            data = _alert(item["safety_gate_alert"], now)
         else:
             data = item["signal"]
         truth = item["truth"]
@@ -127,17 +134,15 @@ def demo_cases(count: int, tag: str) -> list[DemoCase]:
                 truth["measures"])})))
     if count > len(cases):
         used = {c.signal.reference.split("/demo-")[0] for c in cases}
-        with SAFETY_GATE_FILE.open(encoding="utf-8") as lines:
-            for number, line in enumerate(lines, start=1):
-                if len(cases) >= count:
-                    break
-                data = alert_to_signal_data(json.loads(line), received_at=now)
-                if data["product"]["category"] not in EXTRA_CATEGORIES \
-                        or data["reference"] in used:
-                    continue
-                signal = parse_signal(_tagged(data, tag), source=f"{SAFETY_GATE_FILE}:{number}")
-                cases.append(DemoCase(key=f"safety_gate_{data['reference']}", signal=signal,
-                                      truth=_truth_from_alert(signal)))
+        for number, data in _alerts(now):
+            if len(cases) >= count:
+                break
+            if data["product"]["category"] not in EXTRA_CATEGORIES \
+                    or data["reference"] in used:
+                continue
+            signal = parse_signal(_tagged(data, tag), source=f"{SAFETY_GATE_FILE}:{number}")
+            cases.append(DemoCase(key=f"safety_gate_{data['reference']}", signal=signal,
+                                  truth=_truth_from_alert(signal)))
     return cases
 
 

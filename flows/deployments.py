@@ -87,10 +87,15 @@ def spec_for(entrypoint: str) -> DeploymentSpec:
 
 CASE_ENTRYPOINT = "flows/case_flow.py:advance_case"
 SWEEP_ENTRYPOINT = "flows/sweep_flow.py:sweep"
+ESCALATION_ENTRYPOINT = "flows/escalation_flow.py:escalation_watch"  # daily
 
 
 def case_deployment_name() -> str:
     return spec_for(CASE_ENTRYPOINT).full_name
+
+
+def escalation_deployment_name() -> str:
+    return spec_for(ESCALATION_ENTRYPOINT).full_name
 
 
 def served_deployments() -> list:

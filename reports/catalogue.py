@@ -103,7 +103,7 @@ def why(focus: Any, lang: Lang) -> str:
                      unassessed=row.levels[UNASSESSED], p1=row.p1, signals=row.signals,
                      injured=row.injured, recalls=row.recalls, hazards=hazards,
                      trend=trend_text(row, lang), score=row.score,
-                     share=format_percent(focus.share), batches=focus.batches)
+                     share=format_percent(focus.share, 1), batches=focus.batches)
 
 
 # ── CSV ──────────────────────────────────────────────────────────────────────────────────────
@@ -157,13 +157,16 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _kept(targets: Mapping[str, Path], data_hash: str) -> dict[str, str] | None:
-    """The files' digests when a manifest with this data hash lists them, all unchanged."""
+def _kept(targets: Mapping[str, Path], data_hash: str, budget: int,
+          version: str) -> dict[str, str] | None:
+    """The files' digests when their manifest lists this data, budget and template version,
+    and every file is as it lists it."""
     try:
         manifest = json.loads(targets["manifest"].read_text(encoding="utf-8"))
         listed = {name: manifest["files"][name]["sha256"] for name in ("docx", "csv",
                                                                        "plan_csv")}
-        if manifest["data_hash"] != data_hash:
+        if (manifest["data_hash"], manifest["budget"], manifest["template_version"]) \
+                != (data_hash, budget, version):
             return None
         found = {name: _sha256(targets[name]) for name in listed}
     except (OSError, ValueError, KeyError, TypeError):
@@ -177,7 +180,7 @@ def write(catalogue: Any, plan: Sequence[Any], *, out_dir: Path, lang: Lang, bud
     """Write the catalogue's files under `out_dir` (see the module docstring)."""
     targets = paths(out_dir, catalogue.period.label, lang)
     version = template_version(TEMPLATE)
-    kept = None if overwrite else _kept(targets, catalogue.data_hash)
+    kept = None if overwrite else _kept(targets, catalogue.data_hash, budget, version)
     if kept is not None:
         return Written(**{k: targets[k] for k in ("docx", "csv", "plan_csv", "manifest")},
                        unchanged=True, data_hash=catalogue.data_hash,

@@ -39,6 +39,11 @@ def _listed(value: object) -> object:
     return [value] if isinstance(value, str | dict) else value
 
 
+def _spec(value: object) -> object:
+    """A plain string is short for `{column: ...}`."""
+    return {"column": value} if isinstance(value, str) else value
+
+
 class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -69,7 +74,7 @@ class RecordSpec(_Spec):
     """One `lab_results` record, or one per part of a split column (`for_each`)."""
 
     for_each: ForEach | None = None
-    fields: dict[str, FieldSpec]
+    fields: dict[str, Annotated[FieldSpec, BeforeValidator(_spec)]]
 
 
 class FieldSpec(_Spec):
@@ -102,8 +107,60 @@ class FieldSpec(_Spec):
         return "default" in self.model_fields_set
 
 
-def _spec(value: object) -> object:
-    return {"column": value} if isinstance(value, str) else value
+_TEMPLATE_PART = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
+
+
+def template_segments(template: str) -> list[tuple[str, bool]]:
+    """A template as (text, is_column) pieces: `{column}` is a column's value, `{{` and `}}`
+    are literal braces. ValueError for a lone brace or an empty `{}`."""
+    pieces: list[tuple[str, bool]] = []
+    at = 0
+    for found in _TEMPLATE_PART.finditer(template):
+        if found.start() > at:
+            pieces.append((template[at:found.start()], False))
+        token = found.group()
+        if token in ("{{", "}}"):
+            pieces.append((token[0], False))
+        elif found.group(1) is None or not found.group(1).strip():
+            raise ValueError(f"a lone or empty brace at position {found.start() + 1}; write "
+                             "{column} for a column and {{ }} for literal braces")
+        else:
+            pieces.append((found.group(1).strip(), True))
+        at = found.end()
+    if at < len(template):
+        pieces.append((template[at:], False))
+    return pieces
+
+
+def templates(spec: FieldSpec) -> list[str]:
+    if spec.template is None:
+        return []
+    return [spec.template] if isinstance(spec.template, str) else spec.template
+
+
+def spec_columns(spec: FieldSpec) -> list[str]:
+    """The source columns a field spec reads (for a CSV header check and for messages)."""
+    found: list[str] = []
+    if spec.column:
+        found.append(spec.column)
+    for template in templates(spec):
+        found += [text for text, is_column in template_segments(template) if is_column]
+    for case in spec.cases or []:
+        for condition in case.when:
+            found += condition.column
+    for record in spec.records or []:
+        if record.for_each:
+            found.append(record.for_each.column)
+        for sub in record.fields.values():
+            found += spec_columns(sub)
+    return list(dict.fromkeys(found))
+
+
+def mapping_columns(spec: MappingSpec) -> list[str]:
+    found = spec_columns(spec.reference) if spec.reference else []
+    for field_spec in spec.fields.values():
+        found += spec_columns(field_spec)
+    return list(dict.fromkeys(found))
 
 
 class MappingSpec(_Spec):
@@ -270,6 +327,12 @@ def _check_field(spec: FieldSpec, target: Target, loc: tuple, *, in_for_each: bo
         raise _Refusal((*loc, "truncate"), f"truncate: only for text, not {target.path}")
     if spec.extract is not None:
         _regex(spec.extract, (*loc, "extract"))
+    for index, template in enumerate(templates(spec)):
+        try:
+            template_segments(template)
+        except ValueError as exc:
+            where = (*loc, "template") + ((index,) if isinstance(spec.template, list) else ())
+            raise _Refusal(where, str(exc)) from None
     if spec.has_default():
         _typed(spec.default, target, (*loc, "default"), empty_ok=True)
     if spec.map is not None:
@@ -292,9 +355,10 @@ def _check_field(spec: FieldSpec, target: Target, loc: tuple, *, in_for_each: bo
                 raise _Refusal(where, "give exactly one test: equals, in or matches")
             if condition.matches is not None:
                 _regex(condition.matches, (*where, "matches"))
-            if condition.field and condition.field not in mapped:
+            if condition.field and (condition.field not in mapped
+                                    or condition.field == "lab_results"):
                 raise _Refusal((*where, "field"), f"{condition.field!r} is not a field this "
-                                                   "mapping fills")
+                                                   "mapping fills (lab_results cannot be tested)")
     for index, record in enumerate(spec.records or []):
         for name, sub in record.fields.items():
             sub_target = record_targets().get(name)
@@ -352,6 +416,9 @@ def _check(spec: MappingSpec) -> None:
             raise _Refusal(("fields", path), f"{path} is set by the top-level `{path}:` key")
         if path not in targets:
             raise _Refusal(("fields", path), "not a signal field; known: " + ", ".join(targets))
+    if "product.category" not in spec.fields:
+        raise _Refusal(("fields",), "product.category is missing: every signal needs its "
+                                    "product category (a column with a map, or a value)")
     _check_field(spec.reference, Target("reference", "text"), ("reference",),
                  in_for_each=False, mapped=mapped)
     for path, field_spec in spec.fields.items():

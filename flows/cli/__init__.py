@@ -23,7 +23,9 @@ from flows.cli import (
     db_cmd,
     decisions_cmd,
     demo_cmd,
+    intake_cmd,
     portal_cmd,
+    regroup_cmd,
     report_cmd,
     rules_cmd,
     server_cmd,
@@ -34,6 +36,7 @@ from flows.cli import (
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   rich_markup_mode=None, help="RiskGate: rule-based expert risk assessment.")
 app.add_typer(case_cmd.app, name="case", help="Open, run and inspect risk cases.")
+regroup_cmd.register(case_cmd.app)  # case move-signal, case split
 app.add_typer(case_cmd.score_app, name="score", help="Expert scores.")
 app.add_typer(case_cmd.lab_app, name="lab", help="Laboratory results.")
 app.add_typer(case_cmd.experts_app, name="experts", help="The expert roster.")
@@ -48,6 +51,8 @@ app.add_typer(rules_cmd.risk_app, name="risk", help="The severity × probability
 app.add_typer(server_cmd.app, name="server", help="The local Prefect server and runner.")
 app.add_typer(audit_cmd.app, name="audit", help="Verify the audit trail and reports.")
 app.add_typer(db_cmd.app, name="db", help="The case store's schema (migrations).")
+app.add_typer(intake_cmd.app, name="intake",
+              help="Import signal files at volume, check mappings, launch the queue.")
 app.add_typer(report_cmd.app, name="report", help="Periodic reports: the risk product catalogue.")
 app.command(name="sweep")(sweep_cmd.sweep)
 app.command(name="demo")(demo_cmd.demo)

@@ -117,7 +117,8 @@ def _print(result: dict[str, Any]) -> None:
     for row in result["rows"][:TOP_ROWS]:
         table.add_row(str(row["rank"]), row["category_name"], row["hazard_name"],
                       str(row["cases"]), str(row["score"]),
-                      f"{row['trend']} ({row['delta']:+d})")
+                      row["trend"] if row["trend"] in ("new", "same")
+                      else f"{row['trend']} ({row['delta']:+d})")
     console.print(table)
     plan = LiteralTable("focus", "category", "batches", "score")
     for item in result["plan"]:

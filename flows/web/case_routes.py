@@ -26,6 +26,7 @@ from cases import (
     case_file,
     mail,
     panel_changes,
+    regroup,
     scenarios,
     submissions,
     sweeping,
@@ -39,9 +40,11 @@ from flows.web.context import MAX_UPLOAD_BYTES, Visitor, Web
 from flows.web.staff_forms import (
     action_data,
     localised,
+    move_form,
     ranked_measures,
     refusal,
     signal_data,
+    split_form,
     uploaded_signal,
     validate_signal,
 )
@@ -61,6 +64,9 @@ def routes(web: Web) -> APIRouter:
         t = locale(who.lang)
         context = case_context(case_file.load(db, case_id), who.lang, t.t)
         context.update(signal_form_choices(who.lang))
+        if context["can_regroup"] and who.person is not None \
+                and who.person.may(Action.REGROUP):
+            context["move_targets"] = regroup.targets(db, except_case=case_id)
         context.setdefault("errors", {})
         context.setdefault("values", {})
         context.setdefault("form", "")
@@ -224,6 +230,42 @@ def routes(web: Web) -> APIRouter:
                                        by=who.person.actor)
             return "extended"
         return await post(request, who, case_id, tasks, work, "extended", "panel")
+
+    async def regrouping(request: Request, case_id: str, tasks: BackgroundTasks,
+                         who: Visitor, regroup_work: Callable[[Visitor, dict[str, Any]],
+                                                              regroup.Regrouped],
+                         done: str, form: str) -> Response:
+        """A move or a split; the triage runs it owes (a case sent back to triage) start
+        after the response."""
+        owed: list[Claim] = []
+
+        def work(who: Visitor, fields: dict[str, Any]) -> str:
+            owed.extend(regroup_work(who, fields).claims)
+            return done
+
+        response = await post(request, who, case_id, tasks, work, done, form)
+        for claim in owed:
+            tasks.add_task(web.start, settings, claim)
+        return response
+
+    @router.post("/console/cases/{case_id}/move")
+    async def move(request: Request, case_id: str, tasks: BackgroundTasks,
+                   who: Visitor = web.need[Action.REGROUP]) -> Response:
+        def work(who: Visitor, fields: dict[str, Any]) -> regroup.Regrouped:
+            posted = move_form(fields)
+            return regroup.move_signal(db, posted.signal, to_case=posted.target,
+                                       actor=who.person, reason=posted.reason,
+                                       from_case=case_id)
+        return await regrouping(request, case_id, tasks, who, work, "moved", "move")
+
+    @router.post("/console/cases/{case_id}/split")
+    async def split(request: Request, case_id: str, tasks: BackgroundTasks,
+                    who: Visitor = web.need[Action.REGROUP]) -> Response:
+        def work(who: Visitor, fields: dict[str, Any]) -> regroup.Regrouped:
+            posted = split_form(fields)
+            return regroup.split_case(db, case_id, posted.signals, actor=who.person,
+                                      reason=posted.reason)
+        return await regrouping(request, case_id, tasks, who, work, "split", "split")
 
     @router.post("/console/cases/{case_id}/disposal")
     async def disposal(request: Request, case_id: str, tasks: BackgroundTasks,

@@ -7,14 +7,15 @@ fields, in the page's language. Nothing here stores anything.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from starlette.datastructures import FormData, UploadFile
 
 from cases.errors import FieldErrors, InvalidInput, RiskGateError
 from cases.inputs import parse_json
 from cases.signals import MAX_SIGNAL_BYTES, SignalIn
+from cases.signals import refusal as refusal_error
 from reports.i18n import Catalog
 from rules.domain import domain
 
@@ -154,3 +155,57 @@ def localised(errors: FieldErrors, t: Catalog) -> dict[str, str]:
         except KeyError:
             shown[name] = text
     return shown
+
+
+# -- moving signals and splitting a case (cases/regroup.py checks the rest) ----------------------
+
+FormModel = TypeVar("FormModel", bound=BaseModel)
+
+
+class MoveForm(BaseModel):
+    """Move one signal: to a case named by id, or to a new case."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    signal: int = Field(ge=1)
+    destination: Literal["case", "new"]
+    to: str = Field("", max_length=40)
+    reason: str = ""
+
+    @field_validator("to")
+    @classmethod
+    def _named(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("destination") == "case" and not value:
+            raise refusal_error("case_needed", "give the id of the case to move it to")
+        return value
+
+    @property
+    def target(self) -> str | None:
+        return self.to if self.destination == "case" else None
+
+
+class SplitForm(BaseModel):
+    """Split the ticked signals (`split.<id>` check boxes) off into one new case."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    signals: list[int]
+    reason: str = ""
+
+
+def _validated(model: type[FormModel], data: dict[str, Any]) -> FormModel:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise FieldErrors.from_validation(exc) from None
+
+
+def move_form(form: Mapping[str, Any]) -> MoveForm:
+    return _validated(MoveForm, {k: form.get(k) for k in ("signal", "destination", "to",
+                                                            "reason") if k in form})
+
+
+def split_form(form: Mapping[str, Any]) -> SplitForm:
+    ticked = [k.removeprefix("split.") for k, v in form.items()
+              if k.startswith("split.") and v == "on"]
+    return _validated(SplitForm, {"signals": ticked, "reason": form.get("reason", "")})

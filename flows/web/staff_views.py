@@ -9,6 +9,7 @@ from typing import Any
 
 from cases.case_file import CaseFile, GateStep
 from cases.lifecycle import GATES, STATES
+from cases.regroup import regroupable
 from experts.notices import when
 from rules.domain import Lang, domain
 from rules.risk_matrix import LEVEL_NAMES, LEVELS
@@ -112,6 +113,19 @@ def gate_line(step: GateStep, names: Names, t: Any) -> str:
     return ""
 
 
+def grouping_words(grouping: dict[str, Any] | None, t: Any) -> str:
+    """Why a signal is in its case, in the page's language (`grouping.<how>`; a similar
+    product or a near-duplicate with its score, a move or split with who, whence and why)."""
+    found = grouping or {}
+    how = str(found.get("how") or "unknown")
+    params = {"score": found.get("score", "—"), "from_case": found.get("from", "—"),
+              "by": found.get("by", "—"), "reason": found.get("reason", "")}
+    try:
+        return str(t(f"grouping.{how}", **params))
+    except KeyError:  # a kind this page has no words for: the text stored with it
+        return str(found.get("why") or how)
+
+
 def case_context(file: CaseFile, lang: str, t: Any) -> dict[str, Any]:
     """Everything the case page shows."""
     names = Names(lang)
@@ -126,14 +140,15 @@ def case_context(file: CaseFile, lang: str, t: Any) -> dict[str, Any]:
     return {
         "file": file, "case": d.case, "names": names, "moment": moment,
         "timeline": [{"step": s, "line": gate_line(s, names, t)} for s in file.timeline],
-        "signals": [{"row": row, "signal": sig} for row, sig in zip(d.signal_rows, d.signals,
-                                                                    strict=True)],
+        "signals": [{"row": row, "signal": sig, "why": grouping_words(row.grouping, t)}
+                    for row, sig in zip(d.signal_rows, d.signals, strict=True)],
+        "can_regroup": regroupable(d.case) and len(d.signal_rows) > 1,
         "triage": triage, "credit_evidence": (triage_record.outcome.get("credit_file")
                                               if triage_record else None),
         "seats": d.seats, "rounds": rounds, "lab": d.lab_evidence(),
         "review": file.review, "actions": file.actions, "notices": file.notices,
         "scenarios": file.scenarios, "events": list(reversed(file.events)),
-        "credit": file.credit_file,
+        "credit": file.credit_file, "links": file.links,
         "can_describe": d.case.gate in ("intake", "triage", "lab_test", "panel"),
         "gates": GATES, "states": STATES,
     }

@@ -7,9 +7,12 @@ from flows.deployments import load_specs
 
 def test_flow_names_read_without_import_match_the_flows():
     specs = load_specs()
-    assert {s.name for s in specs} == {"riskgate", "sweeper"}
+    assert {s.name for s in specs} == {"riskgate", "sweeper", "escalation-watch"}
     for spec in specs:
         assert spec.flow_name == spec.load_flow().name
     sweeper = next(s for s in specs if s.name == "sweeper")
     assert sweeper.interval == 60
     assert sweeper.concurrency == {"limit": 1, "collision_strategy": "CANCEL_NEW"}
+    watch = next(s for s in specs if s.name == "escalation-watch")
+    assert watch.interval == 86400 and watch.full_name == "escalation-watch/escalation-watch"
+    assert watch.concurrency == {"limit": 1, "collision_strategy": "CANCEL_NEW"}

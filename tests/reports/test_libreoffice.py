@@ -1,9 +1,10 @@
 """Every production report template, in Chinese and in English, opened by LibreOffice.
 
 Cases run through every gate (one through the lab), so each gate's template renders with the
-context the code really gives it; LibreOffice converts all of them to PDF in one run and the
-text read back from each PDF must carry the report's title in its language, the case id and
-the template version.
+context the code really gives it, and the risk product catalogue of those cases is written;
+LibreOffice converts all of them to PDF in one run and the text read back from each PDF must
+carry the report's title in its language, the case id (the catalogue's identity) and the
+template version.
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ import subprocess
 
 import pytest
 
+from cases import actions, catalogue, sampling_plan
+from cases.models import utcnow
 from cases.signals import LabResultIn
 from cases.store import load_dossier
 from cases.submissions import record_lab_results
 from flows import gates
+from reports import catalogue as catalogue_files
 from reports.i18n import Catalog
 from reports.render import TEMPLATE_SUFFIX, TEMPLATES_DIR
 from tests.helpers import advance_with_people, open_archetype, sample_signal
@@ -31,6 +35,21 @@ def database_url(tmp_path) -> str:
 def production_templates() -> set[str]:
     return {p.name.removesuffix(TEMPLATE_SUFFIX) for p in TEMPLATES_DIR.glob(f"*{TEMPLATE_SUFFIX}")
             if not p.name.startswith("_")}
+
+
+def catalogue_reports(db, out_dir) -> list[tuple]:
+    """The risk product catalogue (a periodic report) of the cases just run, zh and en."""
+    today = actions.today()
+    found = catalogue.catalogue(db, catalogue.Period(today, today))
+    plan = sampling_plan.plan(found.categories, sampling_plan.DEFAULT_BATCHES)
+    rules = {"scoring": catalogue.SCORING_RULES,
+             "plan": sampling_plan.rules(sampling_plan.DEFAULT_BATCHES)}
+    written = [catalogue_files.write(found, plan, out_dir=out_dir, lang=lang,
+                                     budget=sampling_plan.DEFAULT_BATCHES, rules=rules,
+                                     generated_at=utcnow(), generated_by="local:test")
+               for lang in ("zh", "en")]
+    return [(lang, "catalogue", found.identity, w.template_version, w.docx)
+            for lang, w in zip(("zh", "en"), written, strict=True)]
 
 
 def run_to_close(settings, db, case_id, truth) -> None:
@@ -63,6 +82,7 @@ def test_every_template_in_both_languages_opens_in_libreoffice(settings, db, ros
             for record in load_dossier(db, cid).reports:
                 reports.append((lang, record.gate, cid, record.template_version,
                                 settings.home / record.path))
+    reports.extend(catalogue_reports(db, tmp_path / "catalogue"))
     covered = {(lang, gate) for lang, gate, *_ in reports}
     assert covered == {(lang, gate) for lang in ("zh", "en") for gate in production_templates()}
 

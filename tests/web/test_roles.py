@@ -30,6 +30,8 @@ ROUTES: dict[tuple[str, str], set[str]] = {
     ("POST", CASE + "/launch"): STAFF,
     ("POST", CASE + "/scenarios"): STAFF,
     ("POST", CASE + "/information"): STAFF,
+    ("POST", CASE + "/move"): STAFF,
+    ("POST", CASE + "/split"): STAFF,
     ("POST", CASE + "/lab"): STAFF,
     ("POST", CASE + "/retry"): STAFF,
     ("POST", CASE + "/seat"): STAFF,

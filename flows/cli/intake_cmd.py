@@ -1,0 +1,197 @@
+"""`riskgate intake …`: import signal files at volume, check a mapping, launch the queue,
+read the rejects (docs/intake.md)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from cases import feeds, intake_queue
+from cases.errors import InvalidInput
+from cases.importer import Counts, import_file
+from cases.rejects import write_rejects
+from cases.roles import Action
+from flows.cli.common import (
+    AsUser,
+    LiteralTable,
+    acting,
+    console,
+    db,
+    prefect_ready,
+    print_json,
+    say,
+    settings,
+)
+
+app = typer.Typer(no_args_is_help=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+
+MappingOption = Annotated[Path | None, typer.Option(
+    "--mapping", help="A mapping file (YAML) for a feed with no shipped mapping.")]
+ChannelOption = Annotated[str | None, typer.Option(
+    "--channel", help="A shipped channel mapping: " + ", ".join(feeds.channel_names()))]
+
+
+def mapping_of(channel: str | None, mapping: Path | None) -> feeds.Mapping:
+    if (channel is None) == (mapping is None):
+        raise InvalidInput("give one of --channel NAME or --mapping FILE")
+    return feeds.load_mapping(mapping) if mapping else feeds.channel_mapping(channel or "")
+
+
+def _summary_rows(counts: Counts) -> list[tuple[str, int]]:
+    return [(name.replace("_", " "), value) for name, value in counts.to_dict().items()]
+
+
+@app.command("import")
+def intake_import(
+    file: Annotated[Path, typer.Argument(help="The signal file: CSV, JSON or JSONL.")],
+    channel: ChannelOption = None,
+    mapping: MappingOption = None,
+    no_launch: Annotated[bool, typer.Option(
+        "--no-launch", help="Import and triage; leave the cases queued for `intake launch`.")
+    ] = False,
+    again: Annotated[bool, typer.Option(
+        "--again", help="Take a file imported before in once more (its signals stay once).")
+    ] = False,
+    lang: Annotated[str | None, typer.Option(help="Report language: zh (default) or en.")] = None,
+    as_json: JsonFlag = False,
+    as_user: AsUser = None,
+) -> None:
+    """Import a file: de-duplicate, group into cases, triage in bulk, launch P1 first."""
+    current = settings()
+    lang = lang or current.lang
+    if lang not in ("zh", "en"):
+        raise InvalidInput(f"--lang {lang!r}: expected zh or en")
+    person = acting(as_user, Action.OPEN_CASE, current)
+    chosen = mapping_of(channel, mapping)
+    store = db(current)
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[n]}"),
+                  TimeElapsedColumn(), console=console, transient=True,
+                  disable=as_json or not sys.stderr.isatty()) as progress:
+        task = progress.add_task("importing", total=None, n="")
+
+        def on_batch(read: int, counts: Counts) -> None:
+            progress.update(task, n=f"{read} rows · {counts.new_cases} new cases · "
+                                    f"{counts.rejected} rejected")
+
+        result = import_file(store, file, chosen, actor=person.actor, lang=lang,  # type: ignore[arg-type]
+                             hold=no_launch, again=again, on_batch=on_batch)
+    rejects = write_rejects(store, current.imports_dir, result.import_id)
+    triaged: dict = {}
+    launched: list = []
+    if intake_queue.untriaged(store, result.import_id):
+        prefect_ready(current)
+        from flows.intake_flow import triage_intake
+
+        triaged = triage_intake(result.import_id)
+    if not no_launch and intake_queue.status(store).waiting:
+        prefect_ready(current)
+        from flows.intake_launch import launch_queued
+
+        launched = launch_queued(current).started
+    if as_json:
+        print_json({"import": result.import_id, "status": result.status,
+                    "counts": result.counts.to_dict(), "resumed_from": result.resumed_from,
+                    "rejects": [str(p) for p in rejects], "triage": triaged,
+                    "launched": [c for c, _ in launched]})
+        return
+    if result.status == "already":
+        say(f"{file} was imported before under this mapping (import {result.import_id}); "
+            "nothing taken in again (--again to import it once more)")
+    table = LiteralTable(title=f"import {result.import_id}" + (
+        f" (resumed after line {result.resumed_from})" if result.resumed_from else ""))
+    table.add_column("")
+    table.add_column("rows", justify="right")
+    for name, value in _summary_rows(result.counts):
+        table.add_row(name, str(value))
+    console.print(table)
+    if triaged:
+        console.print(f"triaged {triaged['triaged']} new cases: " + ", ".join(
+            f"{p} {n}" for p, n in triaged["by_priority"].items()))
+    if launched:
+        console.print(f"launched {len(launched)} (P1 first); the rest wait their turn")
+    elif no_launch:
+        console.print("cases queued, held: `riskgate intake launch` starts them")
+    if rejects:
+        console.print(f"rejected rows, with what was wrong: {rejects[-1]}")
+
+
+@app.command("launch")
+def intake_launch(
+    limit: Annotated[int | None, typer.Option(min=1, help="Launch at most this many.")] = None,
+    as_json: JsonFlag = False,
+    as_user: AsUser = None,
+) -> None:
+    """Launch queued cases (held ones included), P1 first, within the concurrency limit."""
+    current = settings()
+    acting(as_user, Action.LAUNCH, current)
+    prefect_ready(current)
+    from flows.intake_launch import launch_queued
+
+    done = launch_queued(current, include_held=True, limit=limit)
+    if as_json:
+        print_json({"launched": [c for c, _ in done.started], "waiting": done.waiting})
+        return
+    for case_id, run_id in done.started:
+        console.print(f"launched {case_id}" + ("" if run_id else " (start owed to the sweeper)"))
+    console.print(f"{done.waiting} cases wait their turn "
+                  f"(at most {current.launch_concurrency} running at once)")
+
+
+@app.command("status")
+def intake_status(as_json: JsonFlag = False) -> None:
+    """The launch queue: untriaged, waiting by priority, held, running, launched."""
+    current = settings()
+    status = intake_queue.status(db(current))
+    if as_json:
+        print_json(status.to_dict())
+        return
+    table = LiteralTable()
+    for name in ("untriaged", "waiting", "held", "running", "launched"):
+        table.add_column(name, justify="right")
+    table.add_row(str(status.untriaged), ", ".join(f"{p} {n}" for p, n in status.waiting.items())
+                  or "0", str(status.held), str(status.running), str(status.launched))
+    console.print(table)
+
+
+@app.command("check")
+def intake_check(
+    file: Annotated[Path, typer.Argument(help="The file to try the mapping on.")],
+    channel: ChannelOption = None,
+    mapping: MappingOption = None,
+    rows: Annotated[int, typer.Option(min=1, max=10_000, help="Rows to map.")] = 20,
+    as_json: JsonFlag = False,
+) -> None:
+    """How the first rows map, and which source values no value map covers."""
+    report = feeds.check(file, mapping_of(channel, mapping), limit=rows)
+    if as_json:
+        print_json(report.to_dict())
+        return
+    report.render(console)
+
+
+@app.command("rejects")
+def intake_rejects(
+    import_id: Annotated[str, typer.Argument(help="The import (see `intake import`).")],
+    as_json: JsonFlag = False,
+) -> None:
+    """The rows an import quarantined, with their lines and what was wrong."""
+    current = settings()
+    from cases.rejects import quarantined
+
+    found = quarantined(db(current), import_id)
+    if as_json:
+        print_json([{"line": r.line, "reference": r.reference, "status": r.status,
+                     "problems": r.problems} for r in found])
+        return
+    table = LiteralTable()
+    for name in ("line", "reference", "status", "problems"):
+        table.add_column(name)
+    for row in found:
+        table.add_row(str(row.line), row.reference, row.status, "; ".join(row.problems))
+    console.print(table)

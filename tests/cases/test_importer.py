@@ -1,0 +1,203 @@
+"""Importing a file (cases/importer.py): counts, quarantine and rejects files, idempotent
+re-runs, a crash mid-file resumed, corrected rejects taken in, bulk triage with owed reports,
+and the launch queue's order — on SQLite and PostgreSQL, without a Prefect server."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlmodel import col, func, select
+
+from cases import audit, feeds, importer, intake_queue, store
+from cases.db import Database
+from cases.failpoints import arm
+from cases.models import Case, ReportRecord, Signal
+from cases.models_intake import ImportRun, QuarantinedRow
+from cases.rejects import write_rejects
+from flows import gates
+from flows.gates.bulk_triage import triage_cases
+
+MAPPING = """\
+name: test complaints
+channel: complaint_12365
+format: csv
+reference: 编号
+fields:
+  received_at: {column: 受理时间, date_format: "%Y-%m-%d %H:%M"}
+  description: 描述
+  product.category: {column: 品类, map: {玩具: toys, 电器: electrical_appliances}}
+  product.name: 产品
+  product.model: 型号
+  enterprise.name: 企业
+  enterprise.province: 省份
+  hazards: {column: 危害, split: "、", map: {窒息: choking, 火灾: fire, 触电: electric_shock}}
+"""
+HEADER = ["编号", "受理时间", "描述", "品类", "产品", "型号", "企业", "省份", "危害"]
+
+
+def _rows(n: int = 20) -> list[list[str]]:
+    rows = []
+    for i in range(n):
+        product = f"产品{i // 4}"  # four signals per product
+        rows.append([f"C-{i:04d}", "2026-11-0%d 09:30" % (1 + i % 9),
+                     f"第{i}号投诉：" + "".join(chr(0x4E00 + (i * 37 + k * 101) % 2000)
+                                              for k in range(24)),
+                     "玩具", product, "M1", f"企业{i // 4}有限公司", "浙江", "窒息"])
+    return rows
+
+
+def _write(path: Path, rows: list[list[str]]) -> Path:
+    with path.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(HEADER)
+        writer.writerows(rows)
+    return path
+
+
+@pytest.fixture
+def mapping(tmp_path) -> feeds.Mapping:
+    path = tmp_path / "complaints.yaml"
+    path.write_text(MAPPING, encoding="utf-8")
+    return feeds.load_mapping(path)
+
+
+def _messy(tmp_path: Path) -> Path:
+    rows = _rows(20)
+    rows[5][8] = "漏电了"  # a hazard word no map covers: refused, quarantined
+    rows[9][1] = "11/05/2026"  # a date in no declared format
+    rows.append(list(rows[3]))  # the same reference again: a duplicate
+    near = list(rows[2])  # the same report under a new reference: a near-duplicate
+    near[0], near[2] = "C-9000", rows[2][2] + "。"
+    rows.append(near)
+    return _write(tmp_path / "complaints.csv", rows)
+
+
+def _count(db: Database, model) -> int:
+    with db.read_session() as session:
+        return session.exec(select(func.count()).select_from(model)).one()
+
+
+def test_an_import_counts_groups_quarantines_and_is_taken_in_once(settings, db, mapping,
+                                                                  tmp_path):
+    path = _messy(tmp_path)
+    result = importer.import_file(db, path, mapping, actor="staff:test")
+    assert result.status == "done"
+    assert result.counts.to_dict() == {"read": 22, "accepted": 19, "duplicates": 2,
+                                       "grouped": 13, "new_cases": 5, "rejected": 2}
+    with db.read_session() as session:
+        signals = session.exec(select(Signal).order_by(col(Signal.line))).all()
+        quarantined = session.exec(select(QuarantinedRow).order_by(
+            col(QuarantinedRow.line))).all()
+    assert len(signals) == 19 and {s.import_id for s in signals} == {result.import_id}
+    near = next(s for s in signals if s.reference == "C-9000")
+    assert near.grouping["how"] == "near_duplicate" and near.line == 23
+    assert {s.grouping["how"] for s in signals} == {"new_case", "same_product",
+                                                    "near_duplicate"}
+    assert [(q.line, q.reference) for q in quarantined] == [(7, "C-0005"), (11, "C-0009")]
+    assert "漏电了" in quarantined[0].problems[0] and "危害" in quarantined[0].problems[0]
+    assert "受理时间" in quarantined[1].problems[0]
+    data, notes = write_rejects(db, settings.imports_dir, result.import_id)
+    assert data.read_text(encoding="utf-8").splitlines()[0] == ",".join(HEADER)
+    assert "line 7 (C-0005)" in notes.read_text(encoding="utf-8")
+    assert audit.verify(db, settings.home).ok
+
+    again = importer.import_file(db, path, mapping, actor="staff:test")
+    assert (again.status, again.import_id) == ("already", result.import_id)
+    assert _count(db, Signal) == 19 and _count(db, Case) == 5
+    # taken in once more on purpose: every signal is known, none is stored twice
+    forced = importer.import_file(db, path, mapping, actor="staff:test", again=True)
+    assert forced.status == "done" and forced.import_id != result.import_id
+    assert forced.counts.accepted == 0 and forced.counts.duplicates == 20
+    assert _count(db, Signal) == 19 and _count(db, Case) == 5
+
+
+def test_corrected_rejects_are_imported_and_resolve_their_quarantined_rows(settings, db,
+                                                                           mapping, tmp_path):
+    first = importer.import_file(db, _messy(tmp_path), mapping, actor="staff:test")
+    data, _ = write_rejects(db, settings.imports_dir, first.import_id)
+    fixed = data.read_text(encoding="utf-8").replace("漏电了", "触电").replace(
+        "11/05/2026", "2026-11-05 09:30")
+    corrected = tmp_path / "corrected.csv"
+    corrected.write_text(fixed, encoding="utf-8")
+    second = importer.import_file(db, corrected, mapping, actor="staff:test")
+    assert (second.counts.accepted, second.counts.rejected) == (2, 0)
+    with db.read_session() as session:
+        statuses = session.exec(select(QuarantinedRow.status, QuarantinedRow.resolved_by)).all()
+    assert statuses == [("resolved", second.import_id)] * 2
+
+
+def test_a_crash_mid_file_leaves_committed_batches_and_the_rerun_resumes(settings, db,
+                                                                         mapping, tmp_path):
+    path = _write(tmp_path / "big.csv", _rows(40))
+    env = {**os.environ, "RISKGATE_HOME": str(settings.home),
+           "RISKGATE_DATABASE_URL": settings.database_url, "RISKGATE_FAILPOINTS": "on"}
+    arm(settings.home, "intake.batch_committed")  # the first batch commits, then SIGKILL
+    code = ("import sys; from pathlib import Path; from cases import feeds, importer;"
+            "from cases.db import database; importer.BATCH_ROWS = 15;"
+            f"importer.import_file(database({settings.database_url!r}), Path({str(path)!r}),"
+            f" feeds.load_mapping(Path({str(tmp_path / 'complaints.yaml')!r})),"
+            " actor='staff:test')")
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          timeout=120)
+    assert done.returncode == -9, done.stderr.decode()[-2000:]
+    with db.read_session() as session:
+        run = session.exec(select(ImportRun)).one()
+    assert (run.status, run.last_line, run.counts["read"]) == ("running", 16, 15)
+    assert _count(db, Signal) == 15
+
+    importer.BATCH_ROWS, saved = 15, importer.BATCH_ROWS
+    try:
+        resumed = importer.import_file(db, path, mapping, actor="staff:test")
+    finally:
+        importer.BATCH_ROWS = saved
+    assert resumed.import_id == run.id and resumed.resumed_from == 16
+    assert resumed.counts.read == 40 and resumed.counts.new_cases == 10
+    assert _count(db, Signal) == 40 and _count(db, Case) == 10
+    assert audit.verify(db, settings.home).ok
+
+
+def test_bulk_triage_records_both_gates_and_the_first_run_renders_the_owed_reports(
+        settings, db, mapping, tmp_path):
+    result = importer.import_file(db, _messy(tmp_path), mapping, actor="staff:test",
+                                  hold=True)
+    waiting = intake_queue.untriaged(db, result.import_id)
+    assert sorted(waiting) == sorted(result.new_case_ids) and len(waiting) == 5
+    done = triage_cases(settings, waiting)
+    assert sorted(done.priorities) == sorted(waiting) and not done.skipped
+    assert intake_queue.untriaged(db) == []
+    case_id = waiting[0]
+    dossier = store.load_dossier(db, case_id)
+    assert [g.gate for g in dossier.gates] == ["intake", "triage"]
+    assert dossier.decision("triage") is not None and dossier.reports == []
+    assert dossier.case.priority == done.priorities[case_id]
+    # a second pass changes nothing
+    assert triage_cases(settings, waiting).priorities == {}
+    assert audit.verify(db, settings.home).ok
+
+    gates.advance(settings, case_id)  # the case's first run: the owed reports first
+    with db.read_session() as session:
+        reports = session.exec(select(ReportRecord.gate).where(
+            ReportRecord.case_id == case_id).order_by(col(ReportRecord.id))).all()
+    assert reports[:2] == ["intake", "triage"]
+    assert audit.verify(db, settings.home).ok
+
+
+def test_the_queue_launches_p1_first_and_keeps_held_cases_for_an_explicit_launch(
+        settings, db, mapping, tmp_path):
+    result = importer.import_file(db, _messy(tmp_path), mapping, actor="staff:test",
+                                  hold=True)
+    ids = result.new_case_ids
+    intake_queue.mark_triaged(db, {ids[0]: "P3", ids[1]: "P1", ids[2]: "P2", ids[3]: "P1",
+                                   ids[4]: "P4"})
+    assert intake_queue.next_to_launch(db, 10) == []  # held
+    order = intake_queue.next_to_launch(db, 10, include_held=True)
+    # by priority; within one, in the order they were queued (one batch: by id)
+    assert order == [*sorted([ids[1], ids[3]]), ids[2], ids[0], ids[4]]
+    assert intake_queue.next_to_launch(db, 2, include_held=True) == order[:2]
+    status = intake_queue.status(db)
+    assert (status.held, status.untriaged, status.launched) == (5, 0, 0)
