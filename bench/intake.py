@@ -46,8 +46,12 @@ SIGNALS_PER_PRODUCT = 13
 
 
 def _column(spec, field: str) -> str | None:
+    """The source column a signal field is read from (the first, for a template)."""
+    from cases.feeds.mapping import spec_columns
+
     found = spec.fields.get(field)
-    return found.column if found is not None and found.column else None
+    columns = spec_columns(found) if found is not None else []
+    return columns[0] if columns else None
 
 
 def _sample_records(mapping, path: Path) -> tuple[list[str], list[dict]]:
@@ -100,8 +104,8 @@ def generate(total: int, folder: Path, seed: int = 7) -> dict:
                 rows.append(near)
                 made["near"] += 1
                 continue
-            row = dict(templates[j % len(templates)])
             product = rng.randrange(pool)
+            row = dict(templates[product % len(templates)])  # a product keeps its template
             row[ref_col] = f"B{channel[:4].upper()}{j:07d}"
             if columns["product.name"]:
                 row[columns["product.name"]] = f"{row[columns['product.name']]}{product}"
@@ -109,8 +113,9 @@ def generate(total: int, folder: Path, seed: int = 7) -> dict:
                 row[columns["product.model"]] = f"M{product}"
             if columns["enterprise.name"]:
                 row[columns["enterprise.name"]] = f"{row[columns['enterprise.name']]}{product}"
-            if columns["description"]:
-                row[columns["description"]] = f"{row[columns['description']]} {_text(rng)}"
+            if columns["description"]:  # each report in its own words
+                row[columns["description"]] = f"{str(row[columns['description']])[:20]}" \
+                                              f"{_text(rng, 80)}"
             if kind > 1 - BAD:
                 if columns["received_at"] and j % 2:
                     row[columns["received_at"]] = "not a date"
@@ -140,6 +145,18 @@ def peak_rss_mb() -> float:
 
 
 def child_import(url: str, files: list[str]) -> dict:
+    if os.environ.get("RISKGATE_BENCH_PROFILE"):
+        import cProfile
+        import pstats
+
+        profile = cProfile.Profile()
+        found = profile.runcall(_import, url, files)
+        pstats.Stats(profile, stream=sys.stderr).sort_stats("cumulative").print_stats(45)
+        return found
+    return _import(url, files)
+
+
+def _import(url: str, files: list[str]) -> dict:
     from cases import feeds
     from cases.config import load_settings
     from cases.db import database
@@ -164,6 +181,12 @@ def child_import(url: str, files: list[str]) -> dict:
             "by_priority": triaged.by_priority(), "peak_rss_mb": peak_rss_mb()}
 
 
+def _insert(engine, table, batch: list[dict]) -> None:
+    with engine.begin() as conn:
+        conn.execute(table.insert(), batch)
+    batch.clear()
+
+
 def child_baseline(url: str, files: list[str]) -> dict:
     import sqlalchemy as sa
 
@@ -182,11 +205,6 @@ def child_baseline(url: str, files: list[str]) -> dict:
         ref = mapping.spec.reference.column if mapping.spec.reference else None
         batch: list[dict] = []
 
-        def flush() -> None:
-            with engine.begin() as conn:
-                conn.execute(table.insert(), batch)
-            batch.clear()
-
         with path.open(encoding=mapping.spec.encoding, newline="") as handle:
             if path.suffix == ".csv":
                 records = csv.DictReader(handle, delimiter=mapping.spec.delimiter)
@@ -198,9 +216,9 @@ def child_baseline(url: str, files: list[str]) -> dict:
                 batch.append({"channel": path.stem, "reference": record.get(ref, ""),
                               "payload": record})
                 if len(batch) >= 1000:
-                    flush()
+                    _insert(engine, table, batch)
         if batch:
-            flush()
+            _insert(engine, table, batch)
     return {"seconds": round(time.perf_counter() - started, 2), "peak_rss_mb": peak_rss_mb()}
 
 
@@ -208,6 +226,9 @@ def run_child(kind: str, url: str, files: list[str], home: Path) -> dict:
     env = {**os.environ, "RISKGATE_HOME": str(home), "RISKGATE_DATABASE_URL": url}
     done = subprocess.run([sys.executable, __file__, "--child", kind, "--url", url, *files],
                           env=env, capture_output=True, text=True, check=False)
+    if os.environ.get("RISKGATE_BENCH_PROFILE") and kind == "import":
+        Path(home / "profile.txt").write_text(done.stderr)
+        print(f"profile: {home / 'profile.txt'}", file=sys.stderr)
     if done.returncode != 0:
         raise SystemExit(f"{kind} child failed:\n{done.stderr[-4000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])

@@ -11,8 +11,9 @@ longer at its first gate, or that a run holds, is left alone (its own run will t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from cases import audit, lifecycle
 from cases.commits import GateCommit, current_vocabulary, store_snapshot
@@ -60,8 +61,8 @@ def commit_intake_and_triage(db: Database, decided: list[Decided], *,
     return recorded
 
 
-def _record(session, case: Case, item: Decided, vocabulary: str, now, flow_run_id
-            ) -> list[audit.Pending]:
+def _record(session: Session, case: Case, item: Decided, vocabulary: str, now: datetime,
+            flow_run_id: str | None) -> list[audit.Pending]:
     taken_in = lifecycle.transition(case.gate, case.state, Event.INTAKE_DONE, "flow")
     intake = GateRecord(case_id=case.id, gate="intake", round=1, outcome=item.intake_outcome,
                         actor=item.intake_actor, flow_run_id=flow_run_id, completed_at=now)

@@ -491,8 +491,9 @@ def _watch_pattern(db: Database, pattern: Pattern, *, window_days: int, threshol
         earlier = _escalations(session, pattern.prefix)
         covered = _linked_to(session, [e.case_id for e in earlier])
         current = next((e for e in earlier if e.open), None)
-        if current is not None:
-            new = [m for m in pattern.members if m.case_id not in covered[current.case_id]]
+        seen = set().union(*covered.values()) if covered else set()
+        if current is not None:  # cases an earlier (closed) escalation covered stay with it
+            new = [m for m in pattern.members if m.case_id not in seen]
             if not new:
                 return None
             links = _links(session, current.case_id, pattern, new, window_days, threshold,
@@ -504,7 +505,6 @@ def _watch_pattern(db: Database, pattern: Pattern, *, window_days: int, threshol
             _announce(db, session, current.case_id, links, "case.escalated")
             return Linked(current.case_id, pattern.kind, current.reference,
                           tuple(m.case_id for m in new))
-        seen = set().union(*covered.values()) if covered else set()
         fresh = [m for m in pattern.members if m.case_id not in seen]
         if len(pattern.distinct(fresh)) < threshold:
             return None

@@ -16,9 +16,10 @@ from cases.models import _json, _when
 
 
 class ImportRun(SQLModel, table=True):
-    """One file taken in by `riskgate intake import`. `last_line` is the last source line whose
-    batch is committed: a crashed import resumes after it, and a finished one is not taken in
-    again (same file, same mapping) unless asked."""
+    """One file taken in by `riskgate intake import`. `last_record` counts the records whose
+    batch is committed (`last_line` is the last one's line, for people): a crashed import
+    resumes after it, and a finished one is not taken in again (same file, same mapping)
+    unless asked. Records, not lines, because a JSON array may hold many on one line."""
 
     __table_args__ = (sa.UniqueConstraint("file_sha256", "mapping_sha256", "attempt",
                                           name="uq_import_file"),)
@@ -31,6 +32,7 @@ class ImportRun(SQLModel, table=True):
     channel: str
     format: str  # csv | json | jsonl
     status: str = "running"  # running | done
+    last_record: int = 0
     last_line: int = 0
     counts: dict = _json()  # read, accepted, duplicates, grouped, new_cases, rejected
     owner: str = ""  # host:pid of the process importing it; another waits or takes over
@@ -44,11 +46,12 @@ class QuarantinedRow(SQLModel, table=True):
     """A row an import could not take: kept whole with its line and what was wrong, until it
     is corrected and imported again."""
 
-    __table_args__ = (sa.UniqueConstraint("import_id", "line", name="uq_quarantined_line"),)
+    __table_args__ = (sa.UniqueConstraint("import_id", "record", name="uq_quarantined_record"),)
 
     id: int | None = Field(default=None, primary_key=True)
     import_id: str = Field(foreign_key="importrun.id", index=True)
-    line: int
+    record: int  # its number in the file (1 = the first record)
+    line: int  # the line it starts on
     channel: str
     reference: str = ""
     raw: str = Field(sa_column=sa.Column(sa.Text, nullable=False))

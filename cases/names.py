@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
+from functools import lru_cache
 
 # Longest first, so that 股份有限公司 is removed whole rather than leaving 股份.
 _COMPANY_FORMS_ZH = ("股份有限公司", "有限责任公司", "有限公司", "集团公司", "集团", "分公司",
@@ -35,6 +36,12 @@ def _visible(text: str) -> str:
                                                                              "Cs"))
 
 
+# Keys are pure functions of the text; an import computes them for every row, over and over
+# for the same few thousand names (bench/intake.py), so they are remembered.
+_CACHED = 65_536
+
+
+@lru_cache(maxsize=_CACHED)
 def name_key(name: str) -> str:
     """The comparison key of an enterprise name ("" for none)."""
     text = _visible(name).casefold()
@@ -56,12 +63,14 @@ def name_key(name: str) -> str:
     return compact
 
 
+@lru_cache(maxsize=_CACHED)
 def text_key(text: str) -> str:
     """The comparison key of a product name, brand or model: NFKC, invisible characters,
     punctuation and spaces removed, case folded."""
     return _DROP.sub("", _visible(text)).casefold()
 
 
+@lru_cache(maxsize=_CACHED)
 def code_key(code: str) -> str:
     """The comparison key of a unified social credit code ("" for none)."""
     return _DROP.sub("", _visible(code)).upper()

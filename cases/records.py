@@ -141,14 +141,29 @@ def _canonical(value: Any) -> Any:
     return value
 
 
+# One encoder each, built once: json.dumps with options builds a new encoder per call, which
+# was a tenth of an import's time (digests of every signal and case, bench/intake.py).
+_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+                              default=str)
+_SAFE = json.JSONEncoder(ensure_ascii=False, default=str)
+
+
 def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
-                      default=str)
+    return _CANONICAL.encode(value)
 
 
 def canonical_loads(value: Any) -> Any:
     """A JSON-safe copy, as the store will read it back (datetimes and the like as text)."""
-    return json.loads(json.dumps(value, ensure_ascii=False, default=str))
+    return json.loads(_SAFE.encode(value))
+
+
+@dataclass(frozen=True)
+class Inserted:
+    """A row written with a core insert (an import's signals), as its table and values: an
+    audit event covers it as it covers an ORM row."""
+
+    table: str
+    values: dict[str, Any]
 
 
 def _values(kind: Kind, row: Mapping[str, Any], version: str) -> dict[str, Any]:
@@ -178,13 +193,15 @@ def ref(kind: Kind, row: Mapping[str, Any]) -> str:
 
 def row_mapping(row: Any) -> dict[str, Any]:
     """A SQLModel row or a SQLAlchemy mapping as a plain dict of its columns."""
+    if isinstance(row, Inserted):
+        return row.values
     if isinstance(row, Mapping):
         return dict(row)
     return {column.key: getattr(row, column.key) for column in row.__table__.columns}
 
 
 def kind_of(row: Any) -> Kind:
-    return BY_TABLE[row.__table__.name]
+    return BY_TABLE[row.table if isinstance(row, Inserted) else row.__table__.name]
 
 
 def record_entries(rows: list[Any]) -> dict[str, dict[str, Any]]:

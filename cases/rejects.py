@@ -23,7 +23,7 @@ def quarantined(db: Database, import_id: str) -> list[QuarantinedRow]:
         if session.get(ImportRun, import_id) is None:
             raise InvalidInput(f"no import {import_id!r}; `riskgate intake import` prints the id")
         return list(session.exec(select(QuarantinedRow).where(
-            QuarantinedRow.import_id == import_id).order_by(col(QuarantinedRow.line))).all())
+            QuarantinedRow.import_id == import_id).order_by(col(QuarantinedRow.record))).all())
 
 
 def _header(path: str) -> str:

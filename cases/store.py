@@ -114,28 +114,40 @@ def get_case(db: Database, case_id: str) -> Case:
 
 def load_dossier(db: Database, case_id: str) -> Dossier:
     with db.read_session() as session:
-        case = require_case(session, case_id)
+        require_case(session, case_id)
+    return load_dossiers(db, [case_id])[0]
 
-        def rows(model: Any, order: Any) -> list[Any]:
-            return list(session.exec(select(model).where(model.case_id == case_id)
-                                     .order_by(order)).all())
 
-        signal_rows = rows(Signal, Signal.id)
-        vocabularies = {sha: vocabulary(session, sha)
-                        for sha in {row.vocabulary_sha256 for row in signal_rows}}
-        return Dossier(
-            case=case,
+_PARTS: tuple[tuple[str, Any, Any], ...] = (
+    ("signal_rows", Signal, Signal.id), ("gates", GateRecord, GateRecord.id),
+    ("decisions", RuleDecision, RuleDecision.id), ("seats", PanelSeat, PanelSeat.id),
+    ("rounds", ScoringRound, ScoringRound.round_no), ("scores", Score, Score.id),
+    ("lab_results", LabResult, LabResult.id), ("reports", ReportRecord, ReportRecord.id))
+
+
+def load_dossiers(db: Database, case_ids: list[str]) -> list[Dossier]:
+    """The dossiers of existing cases, in the order given: one query per table for all of
+    them (an import's bulk triage loads hundreds at once)."""
+    with db.read_session() as session:
+        cases = {c.id: c for c in session.exec(select(Case).where(col(Case.id).in_(case_ids)))}
+        parts: dict[str, dict[str, list[Any]]] = {}
+        for name, model, order in _PARTS:
+            found: dict[str, list[Any]] = {}
+            for row in session.exec(select(model).where(col(model.case_id).in_(case_ids))
+                                    .order_by(order)).all():
+                found.setdefault(row.case_id, []).append(row)
+            parts[name] = found
+        vocabularies = {sha: vocabulary(session, sha) for sha in {
+            row.vocabulary_sha256 for rows in parts["signal_rows"].values() for row in rows}}
+    dossiers = []
+    for case_id in case_ids:
+        of_case = {name: parts[name].get(case_id, []) for name, _, _ in _PARTS}
+        dossiers.append(Dossier(
+            case=cases[case_id],
             signals=[stored_signal(row.payload, vocabularies[row.vocabulary_sha256])
-                     for row in signal_rows],
-            signal_rows=signal_rows,
-            gates=rows(GateRecord, GateRecord.id),
-            decisions=rows(RuleDecision, RuleDecision.id),
-            seats=rows(PanelSeat, PanelSeat.id),
-            rounds=rows(ScoringRound, ScoringRound.round_no),
-            scores=rows(Score, Score.id),
-            lab_results=rows(LabResult, LabResult.id),
-            reports=rows(ReportRecord, ReportRecord.id),
-        )
+                     for row in of_case["signal_rows"]],
+            **of_case))
+    return dossiers
 
 
 def vocabulary(session: Session, sha256: str) -> Domain:

@@ -223,18 +223,26 @@ def record_lab_results(db: Database, case_id: str, results: list[LabResultIn], *
     return Claim(case_id, True, owed.key, owed.id)
 
 
+def signal_values(case_id: str, signal: SignalIn, vocabulary: str, *,
+                  grouping: dict | None = None, import_id: str | None = None,
+                  line: int | None = None) -> dict[str, Any]:
+    """A stored signal's columns: the validated payload, its enterprise keys and its
+    vocabulary, why it is in its case (cases/grouping.py) and, for an imported one, where it
+    came from. (An import inserts these directly, cases/importer.py.)"""
+    return {"case_id": case_id, "channel": signal.channel, "reference": signal.reference,
+            "received_at": signal.received_at, "payload": signal.model_dump(mode="json"),
+            "imported_at": utcnow(),
+            "enterprise_code": names.code_key(signal.enterprise.credit_code),
+            "enterprise_name": names.name_key(signal.enterprise.name),
+            "vocabulary_sha256": vocabulary, "grouping": grouping, "import_id": import_id,
+            "line": line}
+
+
 def signal_row(session: Session, db: Database, case_id: str, signal: SignalIn, *,
-               grouping: dict | None = None, import_id: str | None = None,
-               line: int | None = None) -> Signal:
-    """A stored signal: the validated payload, its enterprise keys and its vocabulary, why it
-    is in its case (cases/grouping.py) and, for an imported one, where it came from."""
-    return Signal(case_id=case_id, channel=signal.channel, reference=signal.reference,
-                  received_at=signal.received_at, payload=signal.model_dump(mode="json"),
-                  imported_at=utcnow(),
-                  enterprise_code=names.code_key(signal.enterprise.credit_code),
-                  enterprise_name=names.name_key(signal.enterprise.name),
-                  vocabulary_sha256=current_vocabulary(db, session), grouping=grouping,
-                  import_id=import_id, line=line)
+               grouping: dict | None = None) -> Signal:
+    """A stored signal (see `signal_values`)."""
+    return Signal(**signal_values(case_id, signal, current_vocabulary(db, session),
+                                  grouping=grouping))
 
 
 def add_information(db: Database, case_id: str, signal: SignalIn, *, actor: str) -> Claim:

@@ -38,7 +38,8 @@ def case_summary(dossier: Dossier, home: Path) -> dict:
             "submitted": len(dossier.scores_of(current.round_no)),
             "quorum": current.quorum,
         },
-        "signals": [{"channel": r.channel, "reference": r.reference}
+        "signals": [{"id": r.id, "channel": r.channel, "reference": r.reference,
+                     "grouping": r.grouping, "import_id": r.import_id, "line": r.line}
                     for r in dossier.signal_rows],
         "home": str(home),
         "reports": [{"gate": r.gate, "round": r.round, "path": r.path, "sha256": r.sha256,

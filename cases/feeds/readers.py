@@ -113,7 +113,8 @@ def _csv(handle: IO[str], path: Path, delimiter: str, required: list[str],
         raise InvalidInput(f"{path}:1: the header lacks columns the mapping requires: "
                            f"{', '.join(missing)} (it has: {', '.join(header)})")
     buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=delimiter, lineterminator="")
+    # The line terminator is what makes the writer quote a cell holding a line break.
+    writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n")
     previous = line[0] = reader.line_num
     while True:
         try:
@@ -129,7 +130,7 @@ def _csv(handle: IO[str], path: Path, delimiter: str, required: list[str],
         buffer.seek(0)
         buffer.truncate()
         writer.writerow(cells)
-        raw = buffer.getvalue()
+        raw = buffer.getvalue()[:-2]
         if len(raw) > MAX_RECORD_CHARS:
             yield _too_long(start, raw, len(raw))
         elif len(cells) != len(header):

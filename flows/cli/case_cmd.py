@@ -125,6 +125,10 @@ def case_show(case_id: str, as_json: JsonFlag = False) -> None:
                 "risk_level"):
         if key != "waiting_reason" or summary[key]:
             table.add_row(key, str(summary[key]))
+    for signal in summary["signals"]:  # ids for `case move-signal` and `case split`
+        why = (signal["grouping"] or {}).get("why") or (signal["grouping"] or {}).get("how")
+        table.add_row("signal", f"{signal['id']} {signal['channel']}/{signal['reference']}"
+                                + (f" — {why}" if why else ""))
     table.add_row("measures", ", ".join(summary["measures"]) or "—")
     table.add_row("gates", " → ".join(summary["gates_completed"]) or "—")
     table.add_row("panel", ", ".join(f"{p['expert_id']} ({p['role']})"

@@ -26,8 +26,10 @@ from flows.cli.common import (
     say,
     settings,
 )
+from flows.cli.escalation_cmd import watch
 
 app = typer.Typer(no_args_is_help=True)
+app.command("watch")(watch)  # the escalation watch (flows/cli/escalation_cmd.py)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
@@ -104,7 +106,7 @@ def intake_import(
         say(f"{file} was imported before under this mapping (import {result.import_id}); "
             "nothing taken in again (--again to import it once more)")
     table = LiteralTable(title=f"import {result.import_id}" + (
-        f" (resumed after line {result.resumed_from})" if result.resumed_from else ""))
+        f" (resumed after record {result.resumed_from})" if result.resumed_from else ""))
     table.add_column("")
     table.add_column("rows", justify="right")
     for name, value in _summary_rows(result.counts):

@@ -19,6 +19,7 @@ from cases.commits import check_rulebook_version
 from cases.config import Settings
 from cases.db import database
 from cases.facts import merge_signals
+from cases.history import HistoryIndex
 from flows.gates import intake, triage
 from rules.rulebook import current_rulebook
 
@@ -45,14 +46,15 @@ def triage_cases(settings: Settings, case_ids: Iterable[str], *,
     check_rulebook_version(db, rulebook.name, rulebook.version, rulebook.sha256)
     result = BulkTriaged()
     ids = list(case_ids)
+    history = HistoryIndex.load(db)
     for start in range(0, len(ids), CHUNK):
         decided = []
-        for case_id in ids[start:start + CHUNK]:
-            d = store.load_dossier(db, case_id)
+        for d in store.load_dossiers(db, ids[start:start + CHUNK]):
+            case_id = d.case.id
             if (d.case.gate, d.case.state) != lifecycle.INITIAL:
                 result.skipped.append(case_id)
                 continue
-            triaged = triage.decide(db, rulebook, d)
+            triaged = triage.decide(db, rulebook, d, history.of(d.case))
             decided.append(Decided(
                 case_id, d.case.opened_by, intake.outcome_of(d, merge_signals(d.signals)),
                 triaged.gate_commit(rulebook, case_id, owner="", flow_run_id=flow_run_id)))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from cases import escalation
 from cases.commits import GateCommit
 from cases.facts import Profile, merge_signals
 from cases.lifecycle import Event
@@ -28,7 +29,8 @@ def report_context(d: Dossier) -> dict[str, Any]:
 
 def step(ctx: StepContext, d: Dossier) -> StepResult:
     profile = merge_signals(d.signals)
-    report = write_report(ctx, d, "intake", 1, d.case.opened_by, **report_context(d))
+    report = write_report(ctx, d, "intake", 1, d.case.opened_by, **report_context(d),
+                          escalation=escalation.report_of(ctx.db, d.case.id))
     return commit(ctx, d, GateCommit(case_id=d.case.id, event=Event.INTAKE_DONE,
                                      owner=ctx.owner, actor=d.case.opened_by,
                                      outcome=outcome_of(d, profile), report=report))

@@ -10,7 +10,7 @@ from typing import Any
 from cases import credit, lifecycle, store
 from cases.commits import GateCommit
 from cases.db import Database
-from cases.facts import merge_signals, triage_facts, with_credit_file
+from cases.facts import History, merge_signals, triage_facts, with_credit_file
 from cases.store import Dossier
 from flows.gates.common import StepContext, StepResult, commit, rulebook_actor, write_report
 from flows.gates.decisions import decision_record, rulebook_in_force, rulebook_info
@@ -46,9 +46,11 @@ class Triaged:
             audit_detail={"fired": self.decision.fired}, **extra)
 
 
-def decide(db: Database, rulebook: Rulebook, d: Dossier) -> Triaged:
+def decide(db: Database, rulebook: Rulebook, d: Dossier,
+           history: History | None = None) -> Triaged:
+    """`history`: the case's, when the caller read many at once (bulk triage)."""
     facts, evidence = with_credit_file(
-        triage_facts(merge_signals(d.signals), store.history(db, d.case),
+        triage_facts(merge_signals(d.signals), history or store.history(db, d.case),
                      [r["result"] for r in d.lab_evidence()]), credit.for_case(db, d))
     decision = decide_triage(rulebook, facts)
     return Triaged(decision, decision.to_dict(), evidence, d.case.triage_round + 1)

@@ -148,6 +148,7 @@ def test_escalation_cases_are_not_input_and_a_closed_one_needs_new_cases(db, set
     assert len(second) == 1 and second[0].reference == first[0].reference + "-2"
     assert links(db, second[0].case_id) == sorted(second[0].linked)
     assert not set(second[0].linked) & set(first[0].linked)
+    assert run_watch(db).linked == []  # the first one's cases stay with it
 
 
 def test_find_patterns_is_plain_logic():
@@ -243,3 +244,25 @@ def test_the_cli_runs_the_watch_in_process(db, settings, cli_user, capsys):
     with pytest.raises(SystemExit) as exit_code:
         main(["intake", "watch", "--threshold", "1"])
     assert exit_code.value.code == 2
+
+
+def test_the_case_page_shows_linked_cases_both_ways(db, settings, roster):
+    from flows.web.app import create_app
+    from tests.web.console_helpers import add_people, csrf, sign_in
+
+    behind = products(db, 3)
+    case_id = run_watch(db).opened[0].case_id
+    add_people(db)
+    client = sign_in(create_app(settings, start=lambda s, claim: None), "alice")
+    page = client.get(f"/console/cases/{case_id}").text
+    assert "本升级案件所依据的案件" in page and 'id="links-behind"' in page
+    assert all(f'href="/console/cases/{other}"' in page for other in behind)
+    other = client.get(f"/console/cases/{behind[0]}").text
+    assert "本案件已被纳入的风险升级案件" in other and f'href="/console/cases/{case_id}"' in other
+    client.post("/lang", data={"csrf": csrf(other), "lang": "en",
+                               "next": f"/console/cases/{behind[0]}"})
+    english = client.get(f"/console/cases/{behind[0]}").text
+    assert "Escalation cases this case is part of" in english
+    assert "Escalation: one product → its category" in english
+    unlinked = client.get(f"/console/cases/{products(db, 1, start=9)[0]}").text
+    assert 'id="links"' not in unlinked

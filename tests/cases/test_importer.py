@@ -16,6 +16,7 @@ from sqlmodel import col, func, select
 from cases import audit, feeds, importer, intake_queue, store
 from cases.db import Database
 from cases.failpoints import arm
+from cases.history import HistoryIndex
 from cases.models import Case, ReportRecord, Signal
 from cases.models_intake import ImportRun, QuarantinedRow
 from cases.rejects import write_rejects
@@ -44,7 +45,7 @@ def _rows(n: int = 20) -> list[list[str]]:
     rows = []
     for i in range(n):
         product = f"产品{i // 4}"  # four signals per product
-        rows.append([f"C-{i:04d}", "2026-11-0%d 09:30" % (1 + i % 9),
+        rows.append([f"C-{i:04d}", f"2026-11-0{1 + i % 9} 09:30",
                      f"第{i}号投诉：" + "".join(chr(0x4E00 + (i * 37 + k * 101) % 2000)
                                               for k in range(24)),
                      "玩具", product, "M1", f"企业{i // 4}有限公司", "浙江", "窒息"])
@@ -92,13 +93,14 @@ def test_an_import_counts_groups_quarantines_and_is_taken_in_once(settings, db, 
     with db.read_session() as session:
         signals = session.exec(select(Signal).order_by(col(Signal.line))).all()
         quarantined = session.exec(select(QuarantinedRow).order_by(
-            col(QuarantinedRow.line))).all()
+            col(QuarantinedRow.record))).all()
     assert len(signals) == 19 and {s.import_id for s in signals} == {result.import_id}
     near = next(s for s in signals if s.reference == "C-9000")
     assert near.grouping["how"] == "near_duplicate" and near.line == 23
     assert {s.grouping["how"] for s in signals} == {"new_case", "same_product",
                                                     "near_duplicate"}
-    assert [(q.line, q.reference) for q in quarantined] == [(7, "C-0005"), (11, "C-0009")]
+    assert [(q.record, q.line, q.reference) for q in quarantined] == [
+        (6, 7, "C-0005"), (10, 11, "C-0009")]
     assert "漏电了" in quarantined[0].problems[0] and "危害" in quarantined[0].problems[0]
     assert "受理时间" in quarantined[1].problems[0]
     data, notes = write_rejects(db, settings.imports_dir, result.import_id)
@@ -114,6 +116,21 @@ def test_an_import_counts_groups_quarantines_and_is_taken_in_once(settings, db, 
     assert forced.status == "done" and forced.import_id != result.import_id
     assert forced.counts.accepted == 0 and forced.counts.duplicates == 20
     assert _count(db, Signal) == 19 and _count(db, Case) == 5
+
+
+def test_the_bulk_history_counts_equal_the_one_case_history(db, mapping, tmp_path):
+    importer.import_file(db, _messy(tmp_path), mapping, actor="staff:test")
+    rows = _rows(8)
+    for row in rows:  # other cases of the same category, one on another hazard and province
+        row[0], row[4], row[8] = "X" + row[0], "别的" + row[4], "火灾"
+    rows[0][7] = "江苏"
+    importer.import_file(db, _write(tmp_path / "more.csv", rows), mapping, actor="staff:test")
+    index = HistoryIndex.load(db)
+    with db.read_session() as session:
+        cases = session.exec(select(Case)).all()
+    assert len(cases) == 7
+    for case in cases:
+        assert index.of(case) == store.history(db, case), case.id
 
 
 def test_corrected_rejects_are_imported_and_resolve_their_quarantined_rows(settings, db,
@@ -147,7 +164,8 @@ def test_a_crash_mid_file_leaves_committed_batches_and_the_rerun_resumes(setting
     assert done.returncode == -9, done.stderr.decode()[-2000:]
     with db.read_session() as session:
         run = session.exec(select(ImportRun)).one()
-    assert (run.status, run.last_line, run.counts["read"]) == ("running", 16, 15)
+    assert (run.status, run.last_record, run.last_line, run.counts["read"]) == (
+        "running", 15, 16, 15)
     assert _count(db, Signal) == 15
 
     importer.BATCH_ROWS, saved = 15, importer.BATCH_ROWS
@@ -155,7 +173,7 @@ def test_a_crash_mid_file_leaves_committed_batches_and_the_rerun_resumes(setting
         resumed = importer.import_file(db, path, mapping, actor="staff:test")
     finally:
         importer.BATCH_ROWS = saved
-    assert resumed.import_id == run.id and resumed.resumed_from == 16
+    assert resumed.import_id == run.id and resumed.resumed_from == 15
     assert resumed.counts.read == 40 and resumed.counts.new_cases == 10
     assert _count(db, Signal) == 40 and _count(db, Case) == 10
     assert audit.verify(db, settings.home).ok

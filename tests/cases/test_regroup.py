@@ -44,7 +44,8 @@ def clean(db, settings) -> None:
 def snapshot(db) -> tuple:
     with db.read_session() as session:
         signals = sorted((s.id, s.case_id, str(s.grouping)) for s in session.exec(select(Signal)))
-        cases = sorted((c.id, c.gate, c.state, tuple(c.hazards)) for c in session.exec(select(Case)))
+        cases = sorted((c.id, c.gate, c.state, tuple(c.hazards))
+                       for c in session.exec(select(Case)))
         events = session.exec(select(func.count()).select_from(AuditEvent)).one()
     return signals, cases, events
 
@@ -107,7 +108,7 @@ def test_a_triaged_case_whose_signals_change_goes_back_to_triage(db, settings):
     vague = vague.model_copy(update={"product": vague.product.model_copy(update={"name": ""})})
     info = open_case(db, vague, actor="staff:t", lang="zh").case_id
     assert gates.advance(settings, info).state == "awaiting_information"
-    a, (_, second) = take_in(db, signal("A1"), signal("A2"))
+    _, (_, second) = take_in(db, signal("A1"), signal("A2"))
     done = move_signal(db, second, to_case=info, actor=ALICE, reason="这是同一产品的补充投诉")
     case = store.get_case(db, info)
     assert (case.gate, case.state) == ("triage", "active")
@@ -121,7 +122,7 @@ def test_a_triaged_case_whose_signals_change_goes_back_to_triage(db, settings):
 
 def test_refusals_change_nothing(db, settings):
     a, (first, second) = take_in(db, signal("A1"), signal("A2"))
-    lonely, (only,) = take_in(db, signal("L1", model="LT-X"))
+    _, (only,) = take_in(db, signal("L1", model="LT-X"))
     closed, _ = open_archetype(db, "out_of_scope_food")
     assert gates.advance(settings, closed).state == "closed"
     before = snapshot(db)
@@ -170,8 +171,18 @@ def test_a_case_past_triage_or_being_advanced_is_refused(db, settings, roster):
         move_signal(db, second, to_case=assessed, actor=ALICE, reason=REASON)
     with pytest.raises(WrongState, match="at gate assessment"):
         move_signal(db, assessed_signal, to_case=a, actor=ALICE, reason=REASON)
-    with lease.leased(db, a):
-        with pytest.raises(CaseBusy, match="being advanced by a flow run"):
-            move_signal(db, second, to_case=None, actor=ALICE, reason=REASON)
+    with lease.leased(db, a), pytest.raises(CaseBusy, match="being advanced by a flow run"):
+        move_signal(db, second, to_case=None, actor=ALICE, reason=REASON)
     assert move_signal(db, second, to_case=None, actor=ALICE, reason=REASON).new_case
     clean(db, settings)
+
+
+def test_a_signal_moved_outside_riskgate_is_still_caught(db, settings):
+    _, (_, second) = take_in(db, signal("A1"), signal("A2"))
+    b, _ = take_in(db, signal("B1", model="LT-R02"))
+    with db.session() as session:  # an edit of the store, with no audit event
+        row = session.get(Signal, second)
+        row.case_id = b
+        session.add(row)
+    problems = audit.verify(db, settings.home).problems
+    assert any(f"signal {second}" in p and "case_id differs" in p for p in problems), problems

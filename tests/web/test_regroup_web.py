@@ -43,7 +43,7 @@ def test_the_signals_table_says_why_each_signal_is_in_its_case(db, web):
     page = client.get(f"/console/cases/{case_id}")
     assert page.status_code == 200
     assert "产品或企业名称相近（相似度 93.5）" in page.text
-    assert 'id="move-form"' in page.text and 'name="split.%d"' % first in page.text
+    assert 'id="move-form"' in page.text and f'name="split.{first}"' in page.text
     auditor = sign_in(app, "carol")  # reads the case, is offered no form
     seen = auditor.get(f"/console/cases/{case_id}")
     assert "相似度 93.5" in seen.text and 'id="move-form"' not in seen.text

@@ -1,7 +1,7 @@
 """Intake at volume: import runs, quarantined rows, the launch queue, case links, and why each
 signal is in its case.
 
-* importrun: one file taken in by `riskgate intake import`, with its last committed line.
+* importrun: one file taken in by `riskgate intake import`, with its last committed record.
 * quarantinedrow: rows an import could not take, kept whole with their problems.
 * intakequeue: cases opened by an import, waiting for their flow to be launched.
 * caselink: an escalation case and the cases behind it.
@@ -37,6 +37,7 @@ def upgrade() -> None:
         sa.Column("channel", sa.String(), nullable=False),
         sa.Column("format", sa.String(), nullable=False),
         sa.Column("status", sa.String(), nullable=False),
+        sa.Column("last_record", sa.Integer(), nullable=False),
         sa.Column("last_line", sa.Integer(), nullable=False),
         sa.Column("counts", sa.JSON(), nullable=False),
         sa.Column("owner", sa.String(), nullable=False),
@@ -51,6 +52,7 @@ def upgrade() -> None:
         "quarantinedrow",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("import_id", sa.String(), nullable=False),
+        sa.Column("record", sa.Integer(), nullable=False),
         sa.Column("line", sa.Integer(), nullable=False),
         sa.Column("channel", sa.String(), nullable=False),
         sa.Column("reference", sa.String(), nullable=False),
@@ -61,7 +63,7 @@ def upgrade() -> None:
         sa.Column("resolved_by", sa.String(), nullable=False),
         sa.ForeignKeyConstraint(["import_id"], ["importrun.id"]),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("import_id", "line", name="uq_quarantined_line"))
+        sa.UniqueConstraint("import_id", "record", name="uq_quarantined_record"))
     op.create_index("ix_quarantinedrow_import_id", "quarantinedrow", ["import_id"])
     op.create_table(
         "intakequeue",
