@@ -151,7 +151,8 @@ def child_import(url: str, files: list[str]) -> dict:
 
         profile = cProfile.Profile()
         found = profile.runcall(_import, url, files)
-        pstats.Stats(profile, stream=sys.stderr).sort_stats("cumulative").print_stats(45)
+        pstats.Stats(profile, stream=sys.stderr).sort_stats("cumulative").print_stats(60)
+        pstats.Stats(profile, stream=sys.stderr).sort_stats("tottime").print_stats(40)
         return found
     return _import(url, files)
 

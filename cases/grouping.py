@@ -20,6 +20,8 @@ same channel on the same case: the same report sent twice under two references. 
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz
@@ -31,7 +33,7 @@ SIMILAR_PRODUCT = 90.0
 SIMILAR_ENTERPRISE = 90.0
 NEAR_DUPLICATE = 92.0
 MIN_NEAR_DUPLICATE_TEXT = 20  # shorter texts say too little to call two reports the same
-TEXTS_KEPT_PER_CASE = 50  # near-duplicate comparisons per case and channel: bounded
+TEXTS_KEPT_PER_CASE = 8  # near-duplicate comparisons per case and channel: bounded memory
 
 
 @dataclass
@@ -45,6 +47,7 @@ class Candidate:
     enterprise_key: str
     product_text: str  # names.text_key of product name + model
     texts: dict[str, list[str]] = field(default_factory=dict)  # channel -> report texts
+    grown: bool = False  # its hazards grew with a signal of this import, not yet stored
 
 
 @dataclass(frozen=True)
@@ -72,8 +75,14 @@ def product_text(name: str, model: str) -> str:
     return names.text_key(f"{name} {model}")
 
 
+_NOT_WORDS = re.compile(r"[\s\W_]+", re.UNICODE)
+
+
 def report_text(signal: SignalIn) -> str:
-    return names.text_key(f"{signal.title} {signal.description}")
+    """A report's words for comparison: NFKC, no spaces or punctuation, case folded (every
+    report's text differs, so it is not worth remembering as names are)."""
+    text = f"{signal.title} {signal.description}"
+    return _NOT_WORDS.sub("", unicodedata.normalize("NFKC", text)).casefold()
 
 
 def _hazards_meet(case_hazards: set[str], hazards: list[str]) -> bool:
@@ -167,8 +176,9 @@ class GroupIndex:
     def joined(self, case_id: str, signal: SignalIn) -> None:
         """A signal joined a case: the case's hazards grow with it."""
         case = self.by_id.get(case_id)
-        if case is not None:
+        if case is not None and not set(signal.hazards) <= case.hazards:
             case.hazards |= set(signal.hazards)
+            case.grown = True
 
     def forget(self, candidate: Candidate) -> None:
         """Drop a case from the index (the importer keeps a bounded number)."""

@@ -44,7 +44,7 @@ from rules.domain import Lang
 
 BATCH_ROWS = 1000
 STALE_OWNER = timedelta(minutes=2)  # an owner that has not beaten for this long is gone
-CANDIDATES_KEPT = 20_000  # open cases the import remembers between batches (memory stays flat)
+CANDIDATES_KEPT = 5_000  # open cases the import remembers between batches (memory stays flat)
 COUNT_NAMES = ("read", "accepted", "duplicates", "grouped", "new_cases", "rejected")
 
 
@@ -205,7 +205,7 @@ class Importer:
         keys = self._keys(session, [s for _, s in fresh])
         self._lock_and_load(session, keys.values())
         now = utcnow()
-        taken: set[str] = set()
+        taken = self._ids_in_use(session)
         vocabulary = current_vocabulary(self.db, session)
         for row, signal in fresh:
             key = keys[id(signal)]
@@ -235,13 +235,26 @@ class Importer:
         for values, signal_id in zip(signals, ids, strict=True):
             values["id"] = signal_id
 
+    @staticmethod
+    def _ids_in_use(session: Session) -> set[str]:
+        """Today's case ids (ids carry the day): a new one is drawn until it is free."""
+        prefix = new_case_id()[:len("RG-YYYYMMDD-")]
+        return set(session.exec(select(Case.id).where(
+            col(Case.id).startswith(prefix, autoescape=True))).all())
+
     def _grow_hazards(self, session: Session, batch: _Batch) -> None:
         """A case's hazards are its signals' (as when one signal joins, cases/intake.py)."""
         opened = {c.id: c for c in batch.cases}
-        for case_id, _action in batch.events:
-            candidate = self.index.by_id.get(case_id)
-            case = opened.get(case_id) or session.get(Case, case_id)
-            if candidate is None or case is None:
+        grown = {i: c for i, c in self.index.by_id.items() if c.grown}
+        stored = [i for i in grown if i not in opened]
+        cases = dict(opened)
+        for start in range(0, len(stored), 500):
+            cases.update({c.id: c for c in session.exec(select(Case).where(
+                col(Case.id).in_(stored[start:start + 500])))})
+        for case_id, candidate in grown.items():
+            candidate.grown = False
+            case = cases.get(case_id)
+            if case is None:
                 continue
             hazards = list(dict.fromkeys([*case.hazards, *sorted(candidate.hazards
                                                                  - set(case.hazards))]))
@@ -348,7 +361,7 @@ class Importer:
     def _open(self, session: Session, batch: _Batch, signal: SignalIn, key: _Keys,
               now: Any, taken: set[str]) -> str:
         case_id = new_case_id()
-        while case_id in taken or session.get(Case, case_id) is not None:
+        while case_id in taken:
             case_id = new_case_id()
         taken.add(case_id)
         case = new_case(case_id, signal, key.product, key.enterprise, actor=self.actor,

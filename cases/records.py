@@ -175,9 +175,14 @@ def digest(kind: Kind, row: Mapping[str, Any], version: str = DIGEST_VERSION
     """The recorded digest of one row under a digest version (default: the current one): the
     whole content and a short digest per field."""
     values = _values(kind, row, version)
-    whole = hashlib.sha256(canonical_json(values).encode("utf-8")).hexdigest()
-    per_field = {name: hashlib.sha256(canonical_json(v).encode("utf-8"))
-                 .hexdigest()[:FIELD_DIGEST_LENGTH] for name, v in values.items()}
+    encoded = {name: canonical_json(value) for name, value in values.items()}
+    # The whole row's canonical JSON, built from its fields' (byte for byte what encoding the
+    # dict would give: sorted keys, no spaces), so each value is encoded once.
+    whole_json = "{" + ",".join(f"{canonical_json(name)}:{encoded[name]}"
+                                for name in sorted(encoded)) + "}"
+    whole = hashlib.sha256(whole_json.encode("utf-8")).hexdigest()
+    per_field = {name: hashlib.sha256(text.encode("utf-8")).hexdigest()[:FIELD_DIGEST_LENGTH]
+                 for name, text in encoded.items()}
     return {"sha256": f"{version}:{whole}", "fields": per_field}
 
 
