@@ -13,13 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from cases import audit, lifecycle
 from cases.commits import GateCommit, current_vocabulary, store_snapshot
 from cases.db import Database
+from cases.intake_queue import mark_triaged
 from cases.lifecycle import Event
-from cases.models import Case, GateRecord, RuleDecision, utcnow
+from cases.models import Case, GateRecord, RuleDecision, Signal, utcnow
 
 
 @dataclass(frozen=True)
@@ -28,11 +29,14 @@ class Decided:
     intake_actor: str
     intake_outcome: dict
     triage: GateCommit  # what the triage gate would commit, without its report
+    signals: int  # how many signals the decision saw: a case that got more is decided again
 
 
 def commit_intake_and_triage(db: Database, decided: list[Decided], *,
                              flow_run_id: str | None = None) -> dict[str, str]:
-    """Record the decisions; returns {case_id: priority} of the cases recorded."""
+    """Record the decisions, and the cases' places in the launch queue as triaged; returns
+    {case_id: priority} of the cases recorded. A case whose signals changed since its
+    decision (a later import grouped one in, staff moved one) is left for the next pass."""
     if not decided:
         return {}
     now = utcnow()
@@ -48,16 +52,20 @@ def commit_intake_and_triage(db: Database, decided: list[Decided], *,
         cases = {c.id: c for c in session.exec(select(Case).where(col(Case.id).in_(ids)))}
         done = set(session.exec(select(GateRecord.case_id).where(
             col(GateRecord.case_id).in_(ids), GateRecord.gate == "intake")).all())
+        signals = dict(session.exec(select(Signal.case_id, func.count()).where(
+            col(Signal.case_id).in_(ids)).group_by(col(Signal.case_id))).all())
         events: list[audit.Pending] = []
         for item in decided:
             case = cases.get(item.case_id)
             if case is None or (case.gate, case.state) != lifecycle.INITIAL \
-                    or case.lease_owner is not None or case.id in done:
+                    or case.lease_owner is not None or case.id in done \
+                    or signals.get(case.id) != item.signals:
                 continue
             events += _record(session, case, item, vocabulary, now, flow_run_id)
             recorded[case.id] = item.triage.case_fields["priority"]
         session.flush()
         audit.append_many(db, session, events)
+        mark_triaged(session, recorded)
     return recorded
 
 

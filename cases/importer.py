@@ -15,6 +15,7 @@ at each batch; another process waits for it to finish, or takes over once the ow
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import os
 import socket
@@ -26,12 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from cases import audit, failpoints, names
 from cases.commits import current_vocabulary
 from cases.db import Database
-from cases.errors import InvalidInput
+from cases.errors import InvalidInput, WrongState
 from cases.feeds import Mapping, Row, read_rows
 from cases.grouping import TEXTS_KEPT_PER_CASE, Candidate, GroupIndex, Placement, product_text
 from cases.intake import new_case, new_case_id
@@ -48,8 +50,16 @@ CANDIDATES_KEPT = 5_000  # open cases the import remembers between batches (memo
 COUNT_NAMES = ("read", "accepted", "duplicates", "grouped", "new_cases", "rejected")
 
 
-class ImportBusy(InvalidInput):
+class ImportBusy(WrongState):
     """Another live process is importing the same file."""
+
+
+class StoppedImport(InvalidInput):
+    """The file became unreadable part-way: the batches before stay taken in."""
+
+    def __init__(self, message: str, *, import_id: str, new_case_ids: tuple[str, ...]):
+        super().__init__(message)
+        self.import_id, self.new_case_ids = import_id, new_case_ids
 
 
 @dataclass
@@ -80,15 +90,43 @@ class ImportResult:
     new_case_ids: tuple[str, ...] = ()
 
 
-def file_sha256(path: Path) -> str:
+@dataclass(frozen=True)
+class FileCheck:
+    sha256: str
+    header: str  # the first line, decoded (a CSV's header)
+
+
+def check_file(path: Path, encoding: str) -> FileCheck:
+    """The file's SHA-256, read once, and whether all of it is text in the mapping's
+    encoding: a file the reader would stop on half-way is refused before anything is taken
+    in, naming the line."""
     digest = hashlib.sha256()
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    first = b""
+    lines = offset = 0
     try:
         with path.open("rb") as handle:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(chunk)
+                if b"\n" not in first:
+                    first += chunk[:4096]
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError as exc:
+                    line = lines + chunk.count(b"\n", 0, exc.start) + 1
+                    raise InvalidInput(f"{path}:{line}: not {encoding} text (byte "
+                                       f"{offset + exc.start + 1}); nothing was taken in — "
+                                       "fix the file or the mapping's encoding") from None
+                lines += chunk.count(b"\n")
+                offset += len(chunk)
+            decoder.decode(b"", final=True)
     except OSError as exc:
         raise InvalidInput(f"{path}: cannot read ({exc.strerror})") from None
-    return digest.hexdigest()
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{path}:{lines + 1}: not {encoding} text (it ends inside a "
+                           "character); nothing was taken in") from None
+    header = first.split(b"\n", 1)[0].rstrip(b"\r").decode(encoding, errors="replace")
+    return FileCheck(digest.hexdigest(), header.removeprefix("\ufeff"))
 
 
 def this_process() -> str:
@@ -107,22 +145,28 @@ def _owner_gone(run: ImportRun) -> bool:
     return utcnow() - run.beat_at > STALE_OWNER
 
 
-def _claim_run(db: Database, path: Path, sha: str, mapping: Mapping, fmt: str, *, actor: str,
-               again: bool) -> tuple[ImportRun, bool]:
+def _run_lock(sha: str, mapping_sha: str) -> str:
+    """One import of a file under a mapping at a time: its claim and each of its batches."""
+    return f"riskgate:import:{sha}:{mapping_sha}"
+
+
+def _claim_run(db: Database, path: Path, checked: FileCheck, mapping: Mapping, fmt: str, *,
+               actor: str, again: bool) -> tuple[ImportRun, bool]:
     """The import run this process carries on, and whether it was finished already."""
     me = this_process()
+    sha = checked.sha256
     with db.session() as session:
-        db.lock_key(session, f"riskgate:import:{sha}:{mapping.sha256}")
+        db.lock_key(session, _run_lock(sha, mapping.sha256))
         latest = session.exec(select(ImportRun).where(
             ImportRun.file_sha256 == sha, ImportRun.mapping_sha256 == mapping.sha256)
             .order_by(col(ImportRun.attempt).desc()).limit(1)).first()
         now = utcnow()
-        if latest is not None and latest.status == "running":
+        if latest is not None and latest.status in ("running", "stopped"):
             if latest.owner != me and not _owner_gone(latest):
                 raise ImportBusy(f"{path} is being imported by {latest.owner} (import "
                                  f"{latest.id}, {latest.last_record} records committed, up to "
                                  f"line {latest.last_line}); run again when it has finished")
-            latest.owner, latest.beat_at = me, now
+            latest.owner, latest.beat_at, latest.status = me, now, "running"
             session.add(latest)
             session.flush()
             session.expunge(latest)
@@ -133,8 +177,9 @@ def _claim_run(db: Database, path: Path, sha: str, mapping: Mapping, fmt: str, *
         run = ImportRun(id=f"IM-{now:%Y%m%d}-{sha[:6]}-{(latest.attempt + 1) if latest else 1}",
                         path=str(path), file_sha256=sha, mapping_sha256=mapping.sha256,
                         attempt=(latest.attempt + 1) if latest else 1, channel=mapping.channel,
-                        format=fmt, counts=Counts().to_dict(), owner=me, beat_at=now,
-                        actor=actor, started_at=now)
+                        format=fmt, encoding=mapping.spec.encoding, header=checked.header,
+                        counts=Counts().to_dict(), owner=me, beat_at=now, actor=actor,
+                        started_at=now)
         session.add(run)
         audit.append(db, session, actor=actor, action="import.started",
                      detail={"import": run.id, "path": str(path), "sha256": sha,
@@ -174,8 +219,26 @@ class Importer:
     # -- the batch -----------------------------------------------------------------------------
 
     def commit(self, rows: list[Row], last_record: int) -> Counts:
+        """Store one batch; once more if a signal of it was taken in by someone else (a
+        `case open`) between the batch's look and its insert."""
+        try:
+            batch = self._commit(rows, last_record)
+        except IntegrityError as exc:
+            if "signal" not in str(exc.orig).lower():
+                raise
+            self._forget_all()
+            batch = self._commit(rows, last_record)
+        failpoints.hit("intake.batch_committed")
+        self.new_case_ids += [c.id for c in batch.cases]
+        self._trim()
+        return batch.counts
+
+    def _commit(self, rows: list[Row], last_record: int) -> _Batch:
         with self.db.session() as session:
-            self.db.lock_key(session, f"riskgate:import-run:{self.run.id}")
+            self.db.lock_key(session, _run_lock(self.run.file_sha256, self.run.mapping_sha256))
+            # Imports take turns batch by batch (PostgreSQL; SQLite's writer lock already
+            # does): the duplicate check and the insert then see the same store.
+            self.db.lock_key(session, "riskgate:import-batch")
             run = session.get(ImportRun, self.run.id)
             if run is None or run.owner != this_process():
                 raise ImportBusy(f"import {self.run.id} was taken over by "
@@ -184,8 +247,10 @@ class Importer:
             session.add_all(batch.cases)
             session.flush()
             self._insert_signals(session, batch.signals)
+            # in the order the cases were opened (a microsecond apart), for the launch queue
             session.add_all(IntakeQueue(case_id=c.id, import_id=run.id, held=self.hold,
-                                        queued_at=c.created_at) for c in batch.cases)
+                                        queued_at=c.created_at + timedelta(microseconds=n))
+                            for n, c in enumerate(batch.cases))
             self._quarantine(session, rows, last_record - len(rows), batch.counts)
             self._resolve_corrected(session, batch.signals)
             audit.append_many(self.db, session, self._events(batch))
@@ -194,9 +259,7 @@ class Importer:
             run.counts, run.beat_at = total.to_dict(), utcnow()
             run.last_record, run.last_line = last_record, rows[-1].line
             session.add(run)
-        failpoints.hit("intake.batch_committed")
-        self.new_case_ids += [c.id for c in batch.cases]
-        return batch.counts
+        return batch
 
     def _build(self, session: Session, rows: list[Row]) -> _Batch:
         batch = _Batch()
@@ -220,6 +283,8 @@ class Importer:
             self._count(batch.counts, placement)
             if placement.case_id is not None:
                 self.index.joined(placement.case_id, signal)
+                if placement.case_id in self.remembered:
+                    self.remembered.move_to_end(placement.case_id)
         self._grow_hazards(session, batch)
         return batch
 
@@ -243,23 +308,22 @@ class Importer:
             col(Case.id).startswith(prefix, autoescape=True))).all())
 
     def _grow_hazards(self, session: Session, batch: _Batch) -> None:
-        """A case's hazards are its signals' (as when one signal joins, cases/intake.py)."""
-        opened = {c.id: c for c in batch.cases}
-        grown = {i: c for i, c in self.index.by_id.items() if c.grown}
-        stored = [i for i in grown if i not in opened]
-        cases = dict(opened)
+        """A case's hazards are its signals' (as when one signal joins, cases/intake.py):
+        those of the batch's signals added to each case's stored ones."""
+        added: dict[str, list[str]] = {}
+        for (case_id, _action), signals in batch.events.items():
+            found = added.setdefault(case_id, [])
+            found += [h for s in signals for h in s["payload"]["hazards"] if h not in found]
+        cases = {c.id: c for c in batch.cases}
+        stored = [i for i in added if i not in cases]
         for start in range(0, len(stored), 500):
             cases.update({c.id: c for c in session.exec(select(Case).where(
                 col(Case.id).in_(stored[start:start + 500])))})
-        for case_id, candidate in grown.items():
-            candidate.grown = False
-            case = cases.get(case_id)
-            if case is None:
-                continue
-            hazards = list(dict.fromkeys([*case.hazards, *sorted(candidate.hazards
-                                                                 - set(case.hazards))]))
-            if hazards != case.hazards:
-                case.hazards = hazards
+        for case_id, hazards in added.items():
+            case = cases[case_id]
+            grown = list(dict.fromkeys([*case.hazards, *hazards]))
+            if grown != case.hazards:
+                case.hazards = grown
                 case.updated_at = utcnow()
                 session.add(case)
 
@@ -354,9 +418,18 @@ class Importer:
     def _remember(self, candidate: Candidate) -> None:
         self.remembered[candidate.case_id] = candidate
         self.index.add(candidate)
+
+    def _trim(self) -> None:
+        """Forget the least recently used cases beyond the bound, between batches (never
+        during one: a batch's candidates stay until its rows are placed)."""
         while len(self.remembered) > CANDIDATES_KEPT:
             _, old = self.remembered.popitem(last=False)
             self.index.forget(old)
+
+    def _forget_all(self) -> None:
+        """After a batch rolled back: what the index learnt from it was never stored."""
+        self.remembered.clear()
+        self.index = GroupIndex()
 
     def _open(self, session: Session, batch: _Batch, signal: SignalIn, key: _Keys,
               now: Any, taken: set[str]) -> str:
@@ -415,6 +488,16 @@ def _product_parts(key: str) -> tuple[str, str]:
     return name, model
 
 
+def stop(db: Database, run_id: str, why: str) -> None:
+    with db.session() as session:
+        run = session.get(ImportRun, run_id)
+        assert run is not None
+        run.status = "stopped"
+        session.add(run)
+        audit.append(db, session, actor=run.actor, action="import.stopped",
+                     detail={"import": run.id, "records": run.last_record, "why": why[:500]})
+
+
 def finish(db: Database, run_id: str) -> ImportRun:
     with db.session() as session:
         run = session.get(ImportRun, run_id)
@@ -434,9 +517,9 @@ def import_file(db: Database, path: Path, mapping: Mapping, *, actor: str, lang:
                 on_batch: Callable[[int, Counts], None] | None = None) -> ImportResult:
     """Import one file (see the module docstring); `on_batch(last_line, counts)` reports
     progress after each committed batch."""
-    sha = file_sha256(path)
+    checked = check_file(path, mapping.spec.encoding)
     fmt = mapping.format or path.suffix.lstrip(".").lower()
-    run, finished = _claim_run(db, path, sha, mapping, fmt, actor=actor, again=again)
+    run, finished = _claim_run(db, path, checked, mapping, fmt, actor=actor, again=again)
     if finished:
         return ImportResult(run.id, "already", Counts(**run.counts), run.path, run.channel)
     resumed_from = run.last_record
@@ -444,15 +527,25 @@ def import_file(db: Database, path: Path, mapping: Mapping, *, actor: str, lang:
     counts = Counts(**run.counts)
     batch: list[Row] = []
     record = 0
-    for record, row in enumerate(read_rows(path, mapping), start=1):
-        if record <= resumed_from:
-            continue
-        batch.append(row)
-        if len(batch) >= BATCH_ROWS:
-            counts.add(importer.commit(batch, record))
-            batch = []
-            if on_batch:
-                on_batch(counts.read, counts)
+    try:
+        for record, row in enumerate(read_rows(path, mapping), start=1):
+            if record <= resumed_from:
+                continue
+            batch.append(row)
+            if len(batch) >= BATCH_ROWS:
+                counts.add(importer.commit(batch, record))
+                batch = []
+                if on_batch:
+                    on_batch(counts.read, counts)
+    except InvalidInput as exc:
+        # The file itself is unusable from here on (a JSON array broken half-way): what was
+        # committed stays, and its cases are triaged like any other's (`riskgate intake
+        # import` triages every untriaged case); the run says where it stopped.
+        stop(db, run.id, str(exc))
+        raise StoppedImport(f"{exc} — the import {run.id} stopped after record "
+                            f"{record - len(batch)}; what came before is taken in",
+                            import_id=run.id, new_case_ids=tuple(importer.new_case_ids)) \
+            from None
     if batch:
         counts.add(importer.commit(batch, record))
         if on_batch:

@@ -10,28 +10,41 @@ launch`, or the sweeper. Cases imported with `--no-launch` are held until `intak
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import case as when
 from sqlalchemy import func, update
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from cases import lifecycle
 from cases.db import Database
-from cases.models import Case, utcnow
+from cases.models import Case, Continuation, utcnow
 from cases.models_intake import IntakeQueue
 
 PRIORITY_ORDER = ("P1", "P2", "P3", "P4")
 
 
-def mark_triaged(db: Database, priorities: dict[str, str]) -> None:
-    if not priorities:
-        return
+def mark_triaged(session: Session, priorities: dict[str, str]) -> None:
+    """In the caller's transaction: these queued cases are triaged, at these priorities."""
+    for priority in set(priorities.values()):
+        ids = [c for c, p in priorities.items() if p == priority]
+        for start in range(0, len(ids), 500):
+            session.execute(update(IntakeQueue).where(
+                col(IntakeQueue.case_id).in_(ids[start:start + 500]))
+                .values(priority=priority, triaged=True))
+
+
+def settle_triaged(db: Database, case_ids: list[str]) -> int:
+    """Queued cases a pass found past their first gate (their own run triaged them, or a
+    pass stopped between its two writes): triaged, at the priority their case has."""
+    if not case_ids:
+        return 0
     with db.session() as session:
-        for priority in set(priorities.values()):
-            ids = [c for c, p in priorities.items() if p == priority]
-            session.execute(update(IntakeQueue).where(col(IntakeQueue.case_id).in_(ids))
-                            .values(priority=priority, triaged=True))
+        found = {c.id: c.priority or PRIORITY_ORDER[-1] for c in session.exec(
+            select(Case).where(col(Case.id).in_(case_ids)))}
+        mark_triaged(session, found)
+    return len(found)
 
 
 def untriaged(db: Database, import_id: str | None = None) -> list[str]:
@@ -44,12 +57,31 @@ def untriaged(db: Database, import_id: str | None = None) -> list[str]:
                                                 col(IntakeQueue.case_id))).all())
 
 
+def _running(session: Session) -> int:
+    return session.exec(select(func.count()).select_from(IntakeQueue).join(
+        Case, col(Case.id) == IntakeQueue.case_id).where(
+        col(IntakeQueue.launched_at).is_not(None), Case.state == lifecycle.ACTIVE)).one()
+
+
 def running(db: Database) -> int:
     """Launched queue cases whose run has not yet left `active`."""
     with db.read_session() as session:
-        return session.exec(select(func.count()).select_from(IntakeQueue).join(
-            Case, col(Case.id) == IntakeQueue.case_id).where(
-            col(IntakeQueue.launched_at).is_not(None), Case.state == lifecycle.ACTIVE)).one()
+        return _running(session)
+
+
+def claim(db: Database, case_id: str, limit: int) -> Callable[[Session], bool]:
+    """The queue's claim of a place for one case, asked inside its launch's transaction:
+    launchers (an import, `intake launch`, the sweeper) take turns on one lock, so a case is
+    launched once and no more than `limit` run at once."""
+    def take(session: Session) -> bool:
+        db.lock_key(session, "riskgate:intake-launch")
+        if _running(session) >= limit:
+            return False
+        taken = session.execute(update(IntakeQueue).where(
+            col(IntakeQueue.case_id) == case_id, col(IntakeQueue.launched_at).is_(None))
+            .values(launched_at=utcnow(), held=False))
+        return bool(taken.rowcount == 1)  # type: ignore[attr-defined]
+    return take
 
 
 def next_to_launch(db: Database, limit: int, *, include_held: bool = False) -> list[str]:
@@ -69,20 +101,22 @@ def next_to_launch(db: Database, limit: int, *, include_held: bool = False) -> l
                                                 col(IntakeQueue.case_id)).limit(limit)).all())
 
 
-def mark_launched(db: Database, case_id: str, flow_run_id: str | None) -> None:
+def started(db: Database, case_id: str, flow_run_id: str) -> None:
     with db.session() as session:
         session.execute(update(IntakeQueue).where(col(IntakeQueue.case_id) == case_id)
-                        .values(launched_at=utcnow(), flow_run_id=flow_run_id or "",
-                                held=False))
+                        .values(flow_run_id=flow_run_id))
 
 
 def settle_ended(db: Database) -> int:
-    """Queue entries whose case left `active` without being launched from the queue (staff
-    launched it, or closed it): they take no place. Returns how many were settled."""
+    """Queue entries whose case was taken up without the queue (staff launched it — it has a
+    continuation —, moved it on or closed it): never launched from the queue again. Returns
+    how many were settled."""
     with db.session() as session:
         stale = session.exec(select(IntakeQueue.case_id).join(
             Case, col(Case.id) == IntakeQueue.case_id).where(
-            col(IntakeQueue.launched_at).is_(None), Case.state != lifecycle.ACTIVE)).all()
+            col(IntakeQueue.launched_at).is_(None),
+            (col(Case.state) != lifecycle.ACTIVE)
+            | col(Case.id).in_(select(Continuation.case_id).distinct()))).all()
         if stale:
             session.execute(update(IntakeQueue).where(col(IntakeQueue.case_id).in_(stale))
                             .values(launched_at=utcnow()))

@@ -31,7 +31,9 @@ class ImportRun(SQLModel, table=True):
     attempt: int = 1  # `--again` takes the same file in once more, as a new attempt
     channel: str
     format: str  # csv | json | jsonl
-    status: str = "running"  # running | done
+    encoding: str = "utf-8"  # the mapping's: rejects files are written in it
+    header: str = ""  # a CSV's header line, for its rejects file
+    status: str = "running"  # running | stopped (a problem with the file) | done
     last_record: int = 0
     last_line: int = 0
     counts: dict = _json()  # read, accepted, duplicates, grouped, new_cases, rejected

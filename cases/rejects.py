@@ -1,10 +1,10 @@
 """The rows an import refused: read back from quarantine, and written out as files to correct.
 
 `rejects.<format>` holds the refused rows exactly as the source gave them (a CSV with the
-source's header line), ready to be corrected and imported again under the same mapping — a
-corrected row taken in marks its quarantined original resolved. `rejects.txt` says, line by
-line, what was wrong. Both are rewritten from the quarantine table, so they are whole even
-after an import resumed from a crash.
+source's header line, in the source's encoding), ready to be corrected and imported again
+under the same mapping — a corrected row taken in marks its quarantined original resolved.
+`rejects.txt` says, line by line, what was wrong. Both are rewritten from the quarantine
+table, so they are whole even after an import resumed from a crash.
 """
 
 from __future__ import annotations
@@ -26,28 +26,21 @@ def quarantined(db: Database, import_id: str) -> list[QuarantinedRow]:
             QuarantinedRow.import_id == import_id).order_by(col(QuarantinedRow.record))).all())
 
 
-def _header(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8-sig", errors="replace") as handle:
-            return handle.readline().rstrip("\r\n")
-    except OSError:
-        return ""
-
-
 def write_rejects(db: Database, imports_dir: Path, import_id: str) -> list[Path]:
-    """Write the import's rejects files; none when nothing was refused."""
+    """Write the import's rejects files (the data file in the source's encoding, so it is
+    imported again under the same mapping); none when nothing was refused."""
     rows = quarantined(db, import_id)
     if not rows:
         return []
     with db.read_session() as session:
         run = session.get(ImportRun, import_id)
         assert run is not None
-        fmt, source = run.format, run.path
+        fmt, header, encoding = run.format, run.header, run.encoding
     folder = imports_dir / import_id
     folder.mkdir(parents=True, exist_ok=True)
     data = folder / f"rejects.{fmt}"
-    with data.open("w", encoding="utf-8", newline="") as out:
-        if fmt == "csv" and (header := _header(source)):
+    with data.open("w", encoding=encoding, errors="replace", newline="") as out:
+        if fmt == "csv" and header:
             out.write(header + "\n")
         if fmt == "json":
             out.write("[\n" + ",\n".join(r.raw for r in rows) + "\n]\n")

@@ -11,7 +11,7 @@ start that fails is retried by the sweeper.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -270,13 +270,16 @@ def add_information(db: Database, case_id: str, signal: SignalIn, *, actor: str)
     return Claim(case_id, True, owed.key, owed.id)
 
 
-def launch(db: Database, case_id: str, *, actor: str, reason: str = "case.launched") -> Claim:
+def launch(db: Database, case_id: str, *, actor: str, reason: str = "case.launched",
+           only_if: Callable[[Session], bool] | None = None) -> Claim:
     """Staff launch (or relaunch) an active case's flow: owe it a run. A case that is waiting
-    or closed is not launched; `claimed` is False then."""
+    or closed is not launched; `claimed` is False then — and when `only_if`, asked in the same
+    transaction, says no (the launch queue's claim of its place)."""
     with db.session() as session:
         db.lock_case(session, case_id)
         case = require_case(session, case_id)
-        if not lifecycle.is_live(case.gate, case.state):
+        if not lifecycle.is_live(case.gate, case.state) \
+                or (only_if is not None and not only_if(session)):
             return Claim(case_id, False, "")
         owed = outbox.owe(session, case_id, "launch", reason)
         audit.append(db, session, actor=actor, action="case.launched", case_id=case_id,

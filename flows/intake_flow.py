@@ -19,18 +19,20 @@ from flows.gates.bulk_triage import triage_cases
 
 @flow(name="triage-intake", flow_run_name="triage-{import_id}", persist_result=False,
       log_prints=False)
-def triage_intake(import_id: str | None = None) -> dict:
-    """Triage every queued, untriaged case (of one import, or all) in one run."""
+def triage_intake(import_id: str = "queue") -> dict:
+    """Triage every queued, untriaged case in one run: the import's (it names the run) and
+    any an earlier import left (one that stopped half-way, or crashed between its import and
+    its triage)."""
     settings = load_settings()
-    case_ids = intake_queue.untriaged(database(settings.database_url), import_id)
+    case_ids = intake_queue.untriaged(database(settings.database_url))
     run_id = str(runtime.flow_run.id) if runtime.flow_run.id else None
     done = triage_cases(settings, case_ids, flow_run_id=run_id)
     summary = {"import": import_id, "triaged": len(done.priorities),
                "by_priority": done.by_priority(), "skipped": len(done.skipped)}
     lines = "\n".join(f"| {p} | {n} |" for p, n in summary["by_priority"].items())
     create_markdown_artifact(
-        key=f"triage-{(import_id or 'queue').lower()}".replace("_", "-"),
-        markdown=f"# Bulk triage {import_id or ''}\n\n{len(done.priorities)} cases triaged, "
+        key=f"triage-{import_id.lower()}".replace("_", "-"),
+        markdown=f"# Bulk triage {import_id}\n\n{len(done.priorities)} cases triaged, "
                  f"{len(done.skipped)} skipped.\n\n| priority | cases |\n|---|---|\n{lines}\n",
         description=f"triage of import {import_id}")
     get_run_logger().info("bulk triage: %s", summary)

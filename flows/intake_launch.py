@@ -39,13 +39,15 @@ def launch_queued(settings: Settings, *, include_held: bool = False,
         free = min(free, limit)
     done = Launched()
     for case_id in intake_queue.next_to_launch(db, free, include_held=include_held):
-        claim = launch(db, case_id, actor=LAUNCH_ACTOR, reason="intake.launched")
-        run_id = None
-        if claim.claimed and claim.continuation_id is not None:
-            owed = outbox.Owed(claim.continuation_id, case_id, claim.key, "", None, 0)
-            run_id = (start or (lambda s, o: start_owed(s, o, prepare)))(settings, owed)
-        intake_queue.mark_launched(db, case_id, run_id)
-        done.started.append((case_id, run_id))
+        claim = launch(db, case_id, actor=LAUNCH_ACTOR, reason="intake.launched",
+                       only_if=intake_queue.claim(db, case_id, settings.launch_concurrency))
+        if not claim.claimed or claim.continuation_id is None:
+            continue  # another launcher took it, or the places filled meanwhile
+        owed = outbox.Owed(claim.continuation_id, case_id, claim.key, "", None, 0)
+        run_id = (start or (lambda s, o: start_owed(s, o, prepare)))(settings, owed)
+        if run_id:
+            intake_queue.started(db, case_id, run_id)
+        done.started.append((case_id, run_id))  # unconfirmed: owed to the sweeper
     status = intake_queue.status(db)
     done.waiting = sum(status.waiting.values()) + status.held
     return done

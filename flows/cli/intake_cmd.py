@@ -11,8 +11,9 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cases import feeds, intake_queue
+from cases.config import Settings
 from cases.errors import InvalidInput
-from cases.importer import Counts, import_file
+from cases.importer import Counts, StoppedImport, import_file
 from cases.rejects import write_rejects
 from cases.roles import Action
 from flows.cli.common import (
@@ -36,17 +37,45 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")
 MappingOption = Annotated[Path | None, typer.Option(
     "--mapping", help="A mapping file (YAML) for a feed with no shipped mapping.")]
 ChannelOption = Annotated[str | None, typer.Option(
-    "--channel", help="A shipped channel mapping: " + ", ".join(feeds.channel_names()))]
+    "--channel", help="A shipped channel mapping (" + ", ".join(feeds.channel_names())
+    + "), or any other channel whose records are in the signal schema.")]
 
 
 def mapping_of(channel: str | None, mapping: Path | None) -> feeds.Mapping:
+    """A shipped channel's mapping; for any other channel of the vocabulary, records already
+    in the signal schema, of that channel; or the user's own mapping file."""
     if (channel is None) == (mapping is None):
         raise InvalidInput("give one of --channel NAME or --mapping FILE")
-    return feeds.load_mapping(mapping) if mapping else feeds.channel_mapping(channel or "")
+    if mapping is not None:
+        return feeds.load_mapping(mapping)
+    assert channel is not None
+    if channel in feeds.channel_names():
+        return feeds.channel_mapping(channel)
+    return feeds.signal_mapping(channel)
 
 
 def _summary_rows(counts: Counts) -> list[tuple[str, int]]:
     return [(name.replace("_", " "), value) for name, value in counts.to_dict().items()]
+
+
+def _triage_and_launch(current: Settings, *, launch: bool, label: str = "queue"
+                       ) -> tuple[dict, list]:
+    """Triage every queued case not yet triaged (this import's, and any an earlier import
+    left), as one `triage-intake` flow run; then launch the queue, P1 first."""
+    store = db(current)
+    triaged: dict = {}
+    launched: list = []
+    if intake_queue.untriaged(store):
+        prefect_ready(current)
+        from flows.intake_flow import triage_intake
+
+        triaged = triage_intake(label)
+    if launch and intake_queue.status(store).waiting:
+        prefect_ready(current)
+        from flows.intake_launch import launch_queued
+
+        launched = launch_queued(current).started
+    return triaged, launched
 
 
 @app.command("import")
@@ -81,24 +110,22 @@ def intake_import(
             progress.update(task, n=f"{read} rows · {counts.new_cases} new cases · "
                                     f"{counts.rejected} rejected")
 
-        result = import_file(store, file, chosen, actor=person.actor, lang=lang,  # type: ignore[arg-type]
-                             hold=no_launch, again=again, on_batch=on_batch)
+        try:
+            result = import_file(store, file, chosen, actor=person.actor,
+                                 lang=lang,  # type: ignore[arg-type]
+                                 hold=no_launch, again=again, on_batch=on_batch)
+        except StoppedImport as stopped:
+            # what came before the problem is taken in: its cases are triaged, then the error
+            write_rejects(store, current.imports_dir, stopped.import_id)
+            _triage_and_launch(current, launch=not no_launch, label=stopped.import_id)
+            raise
     rejects = write_rejects(store, current.imports_dir, result.import_id)
-    triaged: dict = {}
-    launched: list = []
-    if intake_queue.untriaged(store, result.import_id):
-        prefect_ready(current)
-        from flows.intake_flow import triage_intake
-
-        triaged = triage_intake(result.import_id)
-    if not no_launch and intake_queue.status(store).waiting:
-        prefect_ready(current)
-        from flows.intake_launch import launch_queued
-
-        launched = launch_queued(current).started
+    triaged, launched = _triage_and_launch(current, launch=not no_launch,
+                                           label=result.import_id)
     if as_json:
         print_json({"import": result.import_id, "status": result.status,
                     "counts": result.counts.to_dict(), "resumed_from": result.resumed_from,
+                    "cases": list(result.new_case_ids),
                     "rejects": [str(p) for p in rejects], "triage": triaged,
                     "launched": [c for c, _ in launched]})
         return
@@ -132,6 +159,7 @@ def intake_launch(
     """Launch queued cases (held ones included), P1 first, within the concurrency limit."""
     current = settings()
     acting(as_user, Action.LAUNCH, current)
+    _triage_and_launch(current, launch=False)  # cases an import left untriaged, if any
     prefect_ready(current)
     from flows.intake_launch import launch_queued
 

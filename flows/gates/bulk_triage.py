@@ -45,23 +45,29 @@ def triage_cases(settings: Settings, case_ids: Iterable[str], *,
     rulebook = current_rulebook("triage")
     check_rulebook_version(db, rulebook.name, rulebook.version, rulebook.sha256)
     result = BulkTriaged()
-    ids = list(case_ids)
     history = HistoryIndex.load(db)
-    for start in range(0, len(ids), CHUNK):
-        decided = []
-        for d in store.load_dossiers(db, ids[start:start + CHUNK]):
-            case_id = d.case.id
-            if (d.case.gate, d.case.state) != lifecycle.INITIAL:
-                result.skipped.append(case_id)
-                continue
-            triaged = triage.decide(db, rulebook, d, history.of(d.case))
-            decided.append(Decided(
-                case_id, d.case.opened_by, intake.outcome_of(d, merge_signals(d.signals)),
-                triaged.gate_commit(rulebook, case_id, owner="", flow_run_id=flow_run_id)))
-        recorded = commit_intake_and_triage(db, decided, flow_run_id=flow_run_id)
-        intake_queue.mark_triaged(db, recorded)
-        result.priorities.update(recorded)
-        result.skipped += [d.case_id for d in decided if d.case_id not in recorded]
-        if on_chunk:
-            on_chunk(len(result.priorities) + len(result.skipped))
+    pending = list(case_ids)
+    for _attempt in range(2):  # a case whose signals changed meanwhile is decided once more
+        changed: list[str] = []
+        for start in range(0, len(pending), CHUNK):
+            decided = []
+            for d in store.load_dossiers(db, pending[start:start + CHUNK]):
+                if (d.case.gate, d.case.state) != lifecycle.INITIAL:
+                    result.skipped.append(d.case.id)
+                    continue
+                triaged = triage.decide(db, rulebook, d, history.of(d.case))
+                decided.append(Decided(
+                    d.case.id, d.case.opened_by, intake.outcome_of(d, merge_signals(d.signals)),
+                    triaged.gate_commit(rulebook, d.case.id, owner="",
+                                        flow_run_id=flow_run_id), len(d.signals)))
+            recorded = commit_intake_and_triage(db, decided, flow_run_id=flow_run_id)
+            result.priorities.update(recorded)
+            changed += [d.case_id for d in decided if d.case_id not in recorded]
+            if on_chunk:
+                on_chunk(len(result.priorities) + len(result.skipped))
+        pending = changed
+        if not pending:
+            break
+    result.skipped += pending
+    intake_queue.settle_triaged(db, [c for c in result.skipped if c not in pending])
     return result

@@ -5,6 +5,7 @@ and the launch queue's order — on SQLite and PostgreSQL, without a Prefect ser
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -13,15 +14,21 @@ from pathlib import Path
 import pytest
 from sqlmodel import col, func, select
 
-from cases import audit, feeds, importer, intake_queue, store
+from cases import audit, feeds, importer, intake_queue, outbox, store
+from cases.bulk_commit import Decided, commit_intake_and_triage
 from cases.db import Database
+from cases.errors import InvalidInput
 from cases.failpoints import arm
 from cases.history import HistoryIndex
 from cases.models import Case, ReportRecord, Signal
 from cases.models_intake import ImportRun, QuarantinedRow
 from cases.rejects import write_rejects
+from cases.submissions import launch
 from flows import gates
+from flows.gates import triage
 from flows.gates.bulk_triage import triage_cases
+from rules.rulebook import current_rulebook
+from tests.helpers import SAMPLES
 
 MAPPING = """\
 name: test complaints
@@ -210,12 +217,114 @@ def test_the_queue_launches_p1_first_and_keeps_held_cases_for_an_explicit_launch
     result = importer.import_file(db, _messy(tmp_path), mapping, actor="staff:test",
                                   hold=True)
     ids = result.new_case_ids
-    intake_queue.mark_triaged(db, {ids[0]: "P3", ids[1]: "P1", ids[2]: "P2", ids[3]: "P1",
-                                   ids[4]: "P4"})
+    with db.session() as session:
+        intake_queue.mark_triaged(session, {ids[0]: "P3", ids[1]: "P1", ids[2]: "P2",
+                                            ids[3]: "P1", ids[4]: "P4"})
     assert intake_queue.next_to_launch(db, 10) == []  # held
     order = intake_queue.next_to_launch(db, 10, include_held=True)
-    # by priority; within one, in the order they were queued (one batch: by id)
-    assert order == [*sorted([ids[1], ids[3]]), ids[2], ids[0], ids[4]]
+    # by priority; within one, in the order they were opened
+    assert order == [ids[1], ids[3], ids[2], ids[0], ids[4]]
     assert intake_queue.next_to_launch(db, 2, include_held=True) == order[:2]
     status = intake_queue.status(db)
     assert (status.held, status.untriaged, status.launched) == (5, 0, 0)
+
+
+def test_a_file_not_in_its_encoding_is_refused_before_anything_is_taken_in(db, mapping,
+                                                                          tmp_path):
+    path = _write(tmp_path / "bad.csv", _rows(30))
+    data = path.read_bytes()
+    cut = data.index(b"C-0025")
+    path.write_bytes(data[:cut] + b"\xff\xfe" + data[cut:])  # not UTF-8, on line 27
+    with pytest.raises(InvalidInput, match=r"bad.csv:27: not utf-8 text .*nothing was taken in"):
+        importer.import_file(db, path, mapping, actor="staff:test")
+    assert _count(db, Signal) == 0 and _count(db, ImportRun) == 0
+
+
+def test_a_file_broken_half_way_keeps_what_came_before_and_its_cases_get_triaged(
+        settings, db, tmp_path, monkeypatch):
+    monkeypatch.setattr(importer, "BATCH_ROWS", 5)
+    records = [json.dumps({**json.loads((SAMPLES / "signal.json").read_text(encoding="utf-8")),
+                           "reference": f"J-{i}", "product": {"category": "toys",
+                                                              "name": f"摇铃{i}"}},
+                          ensure_ascii=False) for i in range(12)]
+    path = tmp_path / "broken.json"
+    path.write_text("[\n" + ",\n".join(records) + ",\n{\"reference\": \n", encoding="utf-8")
+    mapping = feeds.signal_mapping("complaint_12365")
+    with pytest.raises(importer.StoppedImport, match="stopped after record 10") as stopped:
+        importer.import_file(db, path, mapping, actor="staff:test")
+    with db.read_session() as session:
+        run = session.exec(select(ImportRun)).one()
+    assert (run.status, run.last_record) == ("stopped", 10)
+    assert _count(db, Signal) == 10 and len(stopped.value.new_case_ids) == 10
+    # the corrected file is another file: the ten are known, the other two are new, and every
+    # case left untriaged by the stopped import is triaged by the next pass over the queue
+    path.write_text("[\n" + ",\n".join(records) + "\n]\n", encoding="utf-8")
+    fixed = importer.import_file(db, path, mapping, actor="staff:test")
+    assert (fixed.counts.duplicates, fixed.counts.new_cases) == (10, 2)
+    done = triage_cases(settings, intake_queue.untriaged(db))
+    assert len(done.priorities) == 12 and intake_queue.untriaged(db) == []
+
+
+def test_a_bounded_memory_of_open_cases_never_opens_a_second_case_for_a_product(
+        settings, db, mapping, tmp_path, monkeypatch):
+    monkeypatch.setattr(importer, "BATCH_ROWS", 4)
+    monkeypatch.setattr(importer, "CANDIDATES_KEPT", 2)
+    rows = []
+    for i in range(40):  # ten products, their signals spread over the file
+        row = _rows(1)[0]
+        row[0], row[4], row[6] = f"K-{i:03d}", f"产品{i % 10}", f"企业{i % 10}有限公司"
+        row[2] += f"第{i}次" + "".join(chr(0x4E00 + (i * 53 + k * 29) % 3000) for k in range(20))
+        row[8] = "窒息" if i < 20 else "窒息、火灾"  # the second half adds a hazard to each
+        rows.append(row)
+    importer.import_file(db, _write(tmp_path / "spread.csv", rows), mapping,
+                         actor="staff:test")
+    with db.read_session() as session:
+        cases = session.exec(select(Case)).all()
+    assert len(cases) == 10 and all(c.hazards == ["choking", "fire"] for c in cases)
+    assert audit.verify(db, settings.home).ok
+
+
+def test_rejects_of_a_gb18030_feed_are_written_in_gb18030_and_import_again(settings, db,
+                                                                           tmp_path):
+    mapping = feeds.channel_mapping("consumer_association")
+    source = SAMPLES / "intake" / "consumer_association.csv"
+    text = source.read_text(encoding="gb18030").replace("2026年11月2日", "11月2日", 1)
+    path = tmp_path / "ledger.csv"
+    path.write_text(text, encoding="gb18030")
+    first = importer.import_file(db, path, mapping, actor="staff:test")
+    assert first.counts.rejected == 1
+    data, _ = write_rejects(db, settings.imports_dir, first.import_id)
+    fixed = data.read_text(encoding="gb18030")
+    assert fixed.splitlines()[0] == text.splitlines()[0]  # the header, in its encoding
+    data.write_text(fixed.replace("11月2日", "2026年11月2日"), encoding="gb18030")
+    again = importer.import_file(db, data, mapping, actor="staff:test")
+    assert (again.counts.accepted, again.counts.rejected) == (1, 0)
+
+
+def test_a_case_whose_signals_changed_after_its_decision_is_decided_again(settings, db,
+                                                                          mapping, tmp_path):
+    result = importer.import_file(db, _messy(tmp_path), mapping, actor="staff:test",
+                                  hold=True)
+    case_id = result.new_case_ids[0]
+    dossier = store.load_dossier(db, case_id)
+    rulebook = current_rulebook("triage")
+    triaged = triage.decide(db, rulebook, dossier)
+    stale = Decided(case_id, "staff:test", {}, triaged.gate_commit(rulebook, case_id, owner=""),
+                    len(dossier.signals) - 1)
+    assert commit_intake_and_triage(db, [stale]) == {}  # not recorded: it saw fewer signals
+    done = triage_cases(settings, [case_id])
+    assert list(done.priorities) == [case_id]
+
+
+def test_two_launchers_claim_a_queued_case_once_and_keep_to_the_limit(settings, db, mapping,
+                                                                       tmp_path):
+    result = importer.import_file(db, _messy(tmp_path), mapping, actor="staff:test")
+    triage_cases(settings, result.new_case_ids)
+    first, second = result.new_case_ids[:2]
+    claims = [launch(db, first, actor="a", only_if=intake_queue.claim(db, first, 4)),
+              launch(db, first, actor="b", only_if=intake_queue.claim(db, first, 4))]
+    assert [c.claimed for c in claims] == [True, False]
+    assert intake_queue.running(db) == 1
+    full = launch(db, second, actor="c", only_if=intake_queue.claim(db, second, 1))
+    assert not full.claimed  # the one place is taken
+    assert len(outbox.of_case(db, first)) == 1 and outbox.of_case(db, second) == []

@@ -332,3 +332,45 @@ def test_a_second_home_is_refused_on_a_server_another_home_serves(stack, tmp_pat
     case_id = open_sample(stack, "SECOND-HOME-REFUSED")
     stack.cli("case", "run", case_id)
     assert stack.json("case", "show", case_id)["gate"] == "assessment"
+
+
+def test_an_import_is_triaged_in_one_flow_run_and_launched_p1_first(stack):
+    """Issue 12: a channel's file imported, its new cases triaged by one `triage-intake` run,
+    launched P1 first within the concurrency limit; each case's first run renders the two
+    reports the bulk triage owed."""
+    sample = REPO / "docs" / "samples" / "intake" / "complaint_12365.csv"
+    done = json.loads(stack.cli("intake", "import", "--channel", "complaint_12365", str(sample),
+                                "--json", env={"RISKGATE_LAUNCH_CONCURRENCY": "2"}).stdout)
+    counts, cases = done["counts"], done["cases"]
+    assert counts["read"] == 14 and counts["rejected"] == 0 and done["rejects"] == []
+    assert counts["new_cases"] == len(cases) >= 3
+    assert done["triage"]["triaged"] == len(cases) and not done["triage"]["skipped"]
+
+    runs = httpx.post(f"{stack.api}/flow_runs/filter", timeout=10, auth=stack.auth, json={
+        "flow_runs": {"name": {"any_": [f"triage-{done['import']}"]}}, "limit": 5,
+        "offset": 0, "sort": "EXPECTED_START_TIME_ASC"}).json()
+    assert [r["state"]["type"] for r in runs] == ["COMPLETED"]  # one run for the whole file
+
+    shown = {c: stack.json("case", "show", c) for c in cases}
+    priority = {c: s["priority"] for c, s in shown.items() if s["gate"] != "closed"}
+    launched = done["launched"]
+    assert 1 <= len(launched) <= 2  # the limit given to this import
+    best = min(priority.values())  # of the cases triage did not close
+    assert all(priority[c] == best for c in launched), (launched, priority)
+
+    again = json.loads(stack.cli("intake", "import", "--channel", "complaint_12365",
+                                 str(sample), "--json").stdout)
+    assert again["status"] == "already" and again["counts"] == counts
+
+    stack.cli("intake", "launch")
+    deadline = time.monotonic() + 240
+    while True:  # the sweeper launches the rest as places free
+        states = {c: stack.json("case", "show", c)["state"] for c in cases}
+        if "active" not in states.values():
+            break
+        assert time.monotonic() < deadline, states
+        time.sleep(2)
+    first = stack.json("case", "show", launched[0])
+    assert [r["gate"] for r in first["reports"]][:2] == ["intake", "triage"]
+    assert stack.json("intake", "status")["untriaged"] == 0
+    assert stack.cli("audit", "verify").returncode == 0

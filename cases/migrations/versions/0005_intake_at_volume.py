@@ -36,6 +36,8 @@ def upgrade() -> None:
         sa.Column("attempt", sa.Integer(), nullable=False),
         sa.Column("channel", sa.String(), nullable=False),
         sa.Column("format", sa.String(), nullable=False),
+        sa.Column("encoding", sa.String(), nullable=False),
+        sa.Column("header", sa.String(), nullable=False),
         sa.Column("status", sa.String(), nullable=False),
         sa.Column("last_record", sa.Integer(), nullable=False),
         sa.Column("last_line", sa.Integer(), nullable=False),
