@@ -14,14 +14,14 @@ from pathlib import Path
 from sqlmodel import col, select
 
 from cases.db import Database
-from cases.errors import InvalidInput
+from cases.errors import NotFound
 from cases.models_intake import ImportRun, QuarantinedRow
 
 
 def quarantined(db: Database, import_id: str) -> list[QuarantinedRow]:
     with db.read_session() as session:
         if session.get(ImportRun, import_id) is None:
-            raise InvalidInput(f"no import {import_id!r}; `riskgate intake import` prints the id")
+            raise NotFound(f"no import {import_id!r}; `riskgate intake import` prints the id")
         return list(session.exec(select(QuarantinedRow).where(
             QuarantinedRow.import_id == import_id).order_by(col(QuarantinedRow.record))).all())
 
