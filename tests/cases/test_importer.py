@@ -5,6 +5,7 @@ and the launch queue's order — on SQLite and PostgreSQL, without a Prefect ser
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import subprocess
@@ -27,6 +28,7 @@ from cases.submissions import launch
 from flows import gates
 from flows.gates import triage
 from flows.gates.bulk_triage import triage_cases
+from flows.sweep import sweep_once
 from rules.rulebook import current_rulebook
 from tests.helpers import SAMPLES
 
@@ -328,3 +330,27 @@ def test_two_launchers_claim_a_queued_case_once_and_keep_to_the_limit(settings, 
     full = launch(db, second, actor="c", only_if=intake_queue.claim(db, second, 1))
     assert not full.claimed  # the one place is taken
     assert len(outbox.of_case(db, first)) == 1 and outbox.of_case(db, second) == []
+
+
+def test_the_sweeper_launches_the_queue_p1_first_as_places_free(settings, db, mapping,
+                                                                tmp_path):
+    result = importer.import_file(db, _messy(tmp_path), mapping, actor="staff:test")
+    triage_cases(settings, result.new_case_ids)
+    with db.session() as session:  # five cases, two of them P1
+        intake_queue.mark_triaged(session, dict(zip(result.new_case_ids,
+                                                    ["P3", "P1", "P2", "P1", "P4"],
+                                                    strict=True)))
+    started: list[str] = []
+
+    def start(_settings, owed):
+        started.append(owed.case_id)
+        return f"55555555-5555-5555-5555-{len(started):012d}"
+
+    narrow = dataclasses.replace(settings, launch_concurrency=2)
+    swept = sweep_once(narrow, start=start, states_of=lambda ids: {})
+    ids = result.new_case_ids
+    assert swept.queued_launched == started == [ids[1], ids[3]]
+    assert sweep_once(narrow, start=start, states_of=lambda ids: {}).queued_launched == []
+    with db.session() as session:  # the first one's run reached a wait: its place frees
+        session.get(Case, ids[1]).state = "awaiting_scores"
+    assert sweep_once(narrow, start=start, states_of=lambda ids: {}).queued_launched == [ids[2]]

@@ -343,7 +343,7 @@ def test_a_case_whose_runs_keep_failing_goes_to_staff(settings, db, roster):
         "started": [], "unreachable": [], "retaken": [], "panels_retried": [],
         "handed_to_staff": [], "reminded": [], "replaced": [], "reserves_called": [],
         "rounds_closed": [], "quorum_lost": [], "approvals_escalated": [],
-        "actions_overdue": [], "mail_sent": 0,
+        "actions_overdue": [], "queued_launched": [], "mail_sent": 0,
         "mail_failed": 0}  # staff's turn: nothing more is retried
     assert sweeping.retry(db, case_id, actor="staff:t", by="staff", why="fixed").claimed
     assert store.get_case(db, case_id).state == "active"
