@@ -161,7 +161,8 @@ def _import(url: str, files: list[str]) -> dict:
     from cases import feeds
     from cases.config import load_settings
     from cases.db import database
-    from cases.importer import Counts, import_file
+    from cases.import_runs import Counts
+    from cases.importer import import_file
     from flows.gates.bulk_triage import triage_cases
 
     db = database(url)

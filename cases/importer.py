@@ -15,10 +15,6 @@ at each batch; another process waits for it to finish, or takes over once the ow
 
 from __future__ import annotations
 
-import codecs
-import hashlib
-import os
-import socket
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -33,9 +29,19 @@ from sqlmodel import Session, col, select
 from cases import audit, failpoints, names
 from cases.commits import current_vocabulary
 from cases.db import Database
-from cases.errors import InvalidInput, WrongState
+from cases.errors import InvalidInput
 from cases.feeds import Mapping, Row, read_rows
 from cases.grouping import TEXTS_KEPT_PER_CASE, Candidate, GroupIndex, Placement, product_text
+from cases.import_runs import (
+    Counts,
+    ImportBusy,
+    check_file,
+    claim_run,
+    finish,
+    run_lock,
+    stop,
+    this_process,
+)
 from cases.intake import new_case, new_case_id
 from cases.models import Case, Signal, utcnow
 from cases.models_intake import ImportRun, IntakeQueue, QuarantinedRow
@@ -45,13 +51,7 @@ from cases.submissions import signal_values
 from rules.domain import Lang
 
 BATCH_ROWS = 1000
-STALE_OWNER = timedelta(minutes=2)  # an owner that has not beaten for this long is gone
 CANDIDATES_KEPT = 5_000  # open cases the import remembers between batches (memory stays flat)
-COUNT_NAMES = ("read", "accepted", "duplicates", "grouped", "new_cases", "rejected")
-
-
-class ImportBusy(WrongState):
-    """Another live process is importing the same file."""
 
 
 class StoppedImport(InvalidInput):
@@ -60,23 +60,6 @@ class StoppedImport(InvalidInput):
     def __init__(self, message: str, *, import_id: str, new_case_ids: tuple[str, ...]):
         super().__init__(message)
         self.import_id, self.new_case_ids = import_id, new_case_ids
-
-
-@dataclass
-class Counts:
-    read: int = 0
-    accepted: int = 0  # signals stored (near-duplicates included: kept, never dropped)
-    duplicates: int = 0  # the same reference again, or a near-identical report
-    grouped: int = 0  # signals that joined a case opened before them
-    new_cases: int = 0
-    rejected: int = 0  # quarantined, with their problems
-
-    def add(self, other: Counts) -> None:
-        for name in COUNT_NAMES:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-
-    def to_dict(self) -> dict[str, int]:
-        return {name: getattr(self, name) for name in COUNT_NAMES}
 
 
 @dataclass(frozen=True)
@@ -88,105 +71,6 @@ class ImportResult:
     channel: str
     resumed_from: int = 0  # records committed before this run, when it resumed
     new_case_ids: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class FileCheck:
-    sha256: str
-    header: str  # the first line, decoded (a CSV's header)
-
-
-def check_file(path: Path, encoding: str) -> FileCheck:
-    """The file's SHA-256, read once, and whether all of it is text in the mapping's
-    encoding: a file the reader would stop on half-way is refused before anything is taken
-    in, naming the line."""
-    digest = hashlib.sha256()
-    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
-    first = b""
-    lines = offset = 0
-    try:
-        with path.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-                if b"\n" not in first:
-                    first += chunk[:4096]
-                try:
-                    decoder.decode(chunk)
-                except UnicodeDecodeError as exc:
-                    line = lines + chunk.count(b"\n", 0, exc.start) + 1
-                    raise InvalidInput(f"{path}:{line}: not {encoding} text (byte "
-                                       f"{offset + exc.start + 1}); nothing was taken in — "
-                                       "fix the file or the mapping's encoding") from None
-                lines += chunk.count(b"\n")
-                offset += len(chunk)
-            decoder.decode(b"", final=True)
-    except OSError as exc:
-        raise InvalidInput(f"{path}: cannot read ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise InvalidInput(f"{path}:{lines + 1}: not {encoding} text (it ends inside a "
-                           "character); nothing was taken in") from None
-    header = first.split(b"\n", 1)[0].rstrip(b"\r").decode(encoding, errors="replace")
-    return FileCheck(digest.hexdigest(), header.removeprefix("\ufeff"))
-
-
-def this_process() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _owner_gone(run: ImportRun) -> bool:
-    host, _, pid = run.owner.rpartition(":")
-    if host == socket.gethostname() and pid.isdigit():
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
-    return utcnow() - run.beat_at > STALE_OWNER
-
-
-def _run_lock(sha: str, mapping_sha: str) -> str:
-    """One import of a file under a mapping at a time: its claim and each of its batches."""
-    return f"riskgate:import:{sha}:{mapping_sha}"
-
-
-def _claim_run(db: Database, path: Path, checked: FileCheck, mapping: Mapping, fmt: str, *,
-               actor: str, again: bool) -> tuple[ImportRun, bool]:
-    """The import run this process carries on, and whether it was finished already."""
-    me = this_process()
-    sha = checked.sha256
-    with db.session() as session:
-        db.lock_key(session, _run_lock(sha, mapping.sha256))
-        latest = session.exec(select(ImportRun).where(
-            ImportRun.file_sha256 == sha, ImportRun.mapping_sha256 == mapping.sha256)
-            .order_by(col(ImportRun.attempt).desc()).limit(1)).first()
-        now = utcnow()
-        if latest is not None and latest.status in ("running", "stopped"):
-            if latest.owner != me and not _owner_gone(latest):
-                raise ImportBusy(f"{path} is being imported by {latest.owner} (import "
-                                 f"{latest.id}, {latest.last_record} records committed, up to "
-                                 f"line {latest.last_line}); run again when it has finished")
-            latest.owner, latest.beat_at, latest.status = me, now, "running"
-            session.add(latest)
-            session.flush()
-            session.expunge(latest)
-            return latest, False
-        if latest is not None and not again:
-            session.expunge(latest)
-            return latest, True
-        run = ImportRun(id=f"IM-{now:%Y%m%d}-{sha[:6]}-{(latest.attempt + 1) if latest else 1}",
-                        path=str(path), file_sha256=sha, mapping_sha256=mapping.sha256,
-                        attempt=(latest.attempt + 1) if latest else 1, channel=mapping.channel,
-                        format=fmt, encoding=mapping.spec.encoding, header=checked.header,
-                        counts=Counts().to_dict(), owner=me, beat_at=now, actor=actor,
-                        started_at=now)
-        session.add(run)
-        audit.append(db, session, actor=actor, action="import.started",
-                     detail={"import": run.id, "path": str(path), "sha256": sha,
-                             "mapping": mapping.name, "attempt": run.attempt})
-        session.flush()
-        session.expunge(run)
-        return run, False
 
 
 @dataclass
@@ -235,7 +119,7 @@ class Importer:
 
     def _commit(self, rows: list[Row], last_record: int) -> _Batch:
         with self.db.session() as session:
-            self.db.lock_key(session, _run_lock(self.run.file_sha256, self.run.mapping_sha256))
+            self.db.lock_key(session, run_lock(self.run.file_sha256, self.run.mapping_sha256))
             # Imports take turns batch by batch (PostgreSQL; SQLite's writer lock already
             # does): the duplicate check and the insert then see the same store.
             self.db.lock_key(session, "riskgate:import-batch")
@@ -488,30 +372,6 @@ def _product_parts(key: str) -> tuple[str, str]:
     return name, model
 
 
-def stop(db: Database, run_id: str, why: str) -> None:
-    with db.session() as session:
-        run = session.get(ImportRun, run_id)
-        assert run is not None
-        run.status = "stopped"
-        session.add(run)
-        audit.append(db, session, actor=run.actor, action="import.stopped",
-                     detail={"import": run.id, "records": run.last_record, "why": why[:500]})
-
-
-def finish(db: Database, run_id: str) -> ImportRun:
-    with db.session() as session:
-        run = session.get(ImportRun, run_id)
-        assert run is not None
-        run.status, run.finished_at = "done", utcnow()
-        session.add(run)
-        audit.append(db, session, actor=run.actor, action="import.finished",
-                     detail={"import": run.id, "counts": run.counts,
-                             "records": run.last_record})
-        session.flush()
-        session.expunge(run)
-        return run
-
-
 def import_file(db: Database, path: Path, mapping: Mapping, *, actor: str, lang: Lang = "zh",
                 hold: bool = False, again: bool = False,
                 on_batch: Callable[[int, Counts], None] | None = None) -> ImportResult:
@@ -519,7 +379,7 @@ def import_file(db: Database, path: Path, mapping: Mapping, *, actor: str, lang:
     progress after each committed batch."""
     checked = check_file(path, mapping.spec.encoding)
     fmt = mapping.format or path.suffix.lstrip(".").lower()
-    run, finished = _claim_run(db, path, checked, mapping, fmt, actor=actor, again=again)
+    run, finished = claim_run(db, path, checked, mapping, fmt, actor=actor, again=again)
     if finished:
         return ImportResult(run.id, "already", Counts(**run.counts), run.path, run.channel)
     resumed_from = run.last_record

@@ -29,7 +29,7 @@ from rules.domain import Lang
 
 _ID_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: ids are read aloud and typed
 ID_LENGTH = 8  # 40 random bits a day: about 4 in a million that any two of 3,000 cases collide,
-# and a colliding id is drawn again (`_free_case_id`), so ids never collide.
+# and a colliding id is drawn again (`free_case_id`), so ids never collide.
 ID_ATTEMPTS = 20
 
 
@@ -46,7 +46,7 @@ def new_case_id() -> str:
     return f"RG-{day}-{suffix}"
 
 
-def _free_case_id(session: Session) -> str:
+def free_case_id(session: Session) -> str:
     for _ in range(ID_ATTEMPTS):
         candidate = new_case_id()
         if session.get(Case, candidate) is None:
@@ -105,7 +105,7 @@ def open_case(db: Database, signal: SignalIn, *, actor: str, lang: Lang) -> Open
                     if not case.hazards or not signal.hazards \
                             or set(case.hazards) & set(signal.hazards):
                         return _group_into(db, session, case, signal, actor)
-            case = new_case(_free_case_id(session), signal, key, enterprise_key(signal, code),
+            case = new_case(free_case_id(session), signal, key, enterprise_key(signal, code),
                             actor=actor, lang=lang, now=utcnow())
             session.add(case)
             session.flush()

@@ -38,7 +38,7 @@ from cases import audit, lifecycle, outbox
 from cases.accounts import Person, require
 from cases.db import Database
 from cases.errors import CaseBusy, FieldErrors, WrongState
-from cases.intake import _free_case_id, known_code, new_case
+from cases.intake import free_case_id, known_code, new_case
 from cases.lifecycle import Event
 from cases.models import Case, Signal, utcnow
 from cases.roles import Action
@@ -229,7 +229,7 @@ def _open_from(db: Database, session: Session, row: Signal, source: Case, actor:
     signal = stored_signal(row.payload, vocabulary(session, row.vocabulary_sha256))
     code = known_code(session, signal)
     lang: Lang = "en" if source.lang == "en" else "zh"
-    case = new_case(_free_case_id(session), signal, product_key(signal, code),
+    case = new_case(free_case_id(session), signal, product_key(signal, code),
                     enterprise_key(signal, code), actor=actor.actor, lang=lang, now=now)
     session.add(case)
     session.flush()

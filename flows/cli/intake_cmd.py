@@ -13,7 +13,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from cases import feeds, intake_queue
 from cases.config import Settings
 from cases.errors import InvalidInput
-from cases.importer import Counts, StoppedImport, import_file
+from cases.import_runs import Counts
+from cases.importer import StoppedImport, import_file
 from cases.rejects import write_rejects
 from cases.roles import Action
 from flows.cli.common import (

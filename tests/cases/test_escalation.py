@@ -12,7 +12,8 @@ import pytest
 from sqlmodel import col, select
 
 from cases import audit, escalation, store
-from cases.escalation import Member, find_patterns, run_watch
+from cases.escalation import run_watch
+from cases.escalation_patterns import Member, Pattern, find_patterns
 from cases.intake import open_case
 from cases.models import Case, Signal, utcnow
 from cases.models_intake import CaseLink
@@ -169,8 +170,8 @@ def test_find_patterns_is_plain_logic():
     same = [member(i, product_key="e||", locality=city)
             for i, city in enumerate(("杭州市", "杭州 市", "宁波"))]
     assert find_patterns(same) == []  # two localities, as compared
-    assert escalation.Pattern("category", "choking", "toys").digest == \
-        escalation.Pattern("category", "choking", "toys").digest
+    assert Pattern("category", "choking", "toys").digest == \
+        Pattern("category", "choking", "toys").digest
 
 
 @pytest.mark.parametrize(("make", "kind", "measure", "rule"),
