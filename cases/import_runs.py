@@ -8,12 +8,14 @@ from __future__ import annotations
 import codecs
 import hashlib
 import os
+import secrets
 import socket
+import stat
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from cases import audit
 from cases.db import Database
@@ -22,6 +24,7 @@ from cases.feeds import Mapping
 from cases.models import utcnow
 from cases.models_intake import ImportRun
 
+_ID_LETTERS = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 STALE_OWNER = timedelta(minutes=2)  # an owner that has not beaten for this long is gone
 COUNT_NAMES = ("read", "accepted", "duplicates", "grouped", "new_cases", "rejected")
 
@@ -53,12 +56,31 @@ class Counts:
 class FileCheck:
     sha256: str
     header: str  # the first line, decoded (a CSV's header)
+    identity: tuple[int, int, int]  # inode, size, modification time: to see it change
+
+    def refuse_if_changed(self, path: Path) -> None:
+        """An export still being copied in, or overwritten: what was read is not the file
+        that was checked."""
+        if _identity(path) != self.identity:
+            raise InvalidInput(f"{path}: the file changed while it was being imported")
+
+
+def _identity(path: Path) -> tuple[int, int, int]:
+    found = path.stat()
+    return found.st_ino, found.st_size, found.st_mtime_ns
 
 
 def check_file(path: Path, encoding: str) -> FileCheck:
     """The file's SHA-256, read once, and whether all of it is text in the mapping's
     encoding: a file the reader would stop on half-way is refused before anything is taken
     in, naming the line."""
+    try:
+        kind = path.stat().st_mode
+    except OSError as exc:
+        raise InvalidInput(f"{path}: cannot read ({exc.strerror})") from None
+    if not stat.S_ISREG(kind):  # a device, a FIFO, a directory: refused before a byte is read
+        raise InvalidInput(f"{path}: not a regular file")
+    identity = _identity(path)
     digest = hashlib.sha256()
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
     first = b""
@@ -85,7 +107,9 @@ def check_file(path: Path, encoding: str) -> FileCheck:
         raise InvalidInput(f"{path}:{lines + 1}: not {encoding} text (it ends inside a "
                            "character); nothing was taken in") from None
     header = first.split(b"\n", 1)[0].rstrip(b"\r").decode(encoding, errors="replace")
-    return FileCheck(digest.hexdigest(), header.removeprefix("\ufeff"))
+    checked = FileCheck(digest.hexdigest(), header.removeprefix("\ufeff"), identity)
+    checked.refuse_if_changed(path)
+    return checked
 
 
 def this_process() -> str:
@@ -102,6 +126,15 @@ def owner_gone(run: ImportRun) -> bool:
         except PermissionError:
             return False
     return utcnow() - run.beat_at > STALE_OWNER
+
+
+def _free_run_id(session: Session, now: datetime) -> str:
+    """A new import's id: the day and random letters (the same file under another mapping,
+    or two files alike in their first digits, are other imports)."""
+    while True:
+        candidate = f"IM-{now:%Y%m%d}-" + "".join(secrets.choice(_ID_LETTERS) for _ in range(6))
+        if session.get(ImportRun, candidate) is None:
+            return candidate
 
 
 def run_lock(sha: str, mapping_sha: str) -> str:
@@ -133,7 +166,7 @@ def claim_run(db: Database, path: Path, checked: FileCheck, mapping: Mapping, fm
         if latest is not None and not again:
             session.expunge(latest)
             return latest, True
-        run = ImportRun(id=f"IM-{now:%Y%m%d}-{sha[:6]}-{(latest.attempt + 1) if latest else 1}",
+        run = ImportRun(id=_free_run_id(session, now),
                         path=str(path), file_sha256=sha, mapping_sha256=mapping.sha256,
                         attempt=(latest.attempt + 1) if latest else 1, channel=mapping.channel,
                         format=fmt, encoding=mapping.spec.encoding, header=checked.header,

@@ -15,6 +15,8 @@ at each batch; another process waits for it to finish, or takes over once the ow
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -99,6 +101,7 @@ class Importer:
         self.index = GroupIndex()
         self.remembered: OrderedDict[str, Candidate] = OrderedDict()
         self.new_case_ids: list[str] = []
+        self._stored_references: set[tuple[str, str]] = set()
 
     # -- the batch -----------------------------------------------------------------------------
 
@@ -127,6 +130,7 @@ class Importer:
             if run is None or run.owner != this_process():
                 raise ImportBusy(f"import {self.run.id} was taken over by "
                                  f"{run.owner if run else 'nobody'}; this process stops")
+            rows = self._screen(session, rows)
             batch = self._build(session, rows)
             session.add_all(batch.cases)
             session.flush()
@@ -219,12 +223,36 @@ class Importer:
         elif placement.case_id is not None:
             counts.grouped += 1
 
+    def _screen(self, session: Session, rows: list[Row]) -> list[Row]:
+        """The batch's rows, a reference taken in before coming again with other content
+        refused (an update is not applied silently, nor dropped: it is quarantined with what
+        was wrong). Remembers which references the store holds, for `_fresh`."""
+        references = {r.signal.reference for r in rows if r.signal is not None}
+        stored: dict[tuple[str, str], Any] = {
+            (channel, reference): payload for channel, reference, payload in session.exec(
+                select(Signal.channel, Signal.reference, Signal.payload).where(
+                    col(Signal.reference).in_(references))).all()} if references else {}
+        self._stored_references = set(stored)
+        screened = []
+        for row in rows:
+            signal = row.signal
+            if signal is not None:
+                key = (signal.channel, signal.reference)
+                content = signal.model_dump(mode="json")
+                if key not in stored:
+                    stored[key] = content
+                elif stored[key] != content:
+                    row = dataclasses.replace(row, signal=None, problems=(
+                        f"reference {signal.reference} was taken in before with other "
+                        "content: an update is not applied by an import (add it to its case "
+                        "as information, or give it a reference of its own)",))
+            screened.append(row)
+        return screened
+
     def _fresh(self, session: Session, rows: list[Row],
                counts: Counts) -> list[tuple[Row, SignalIn]]:
         """The batch's signals not taken in before (same channel and reference)."""
-        references = {r.signal.reference for r in rows if r.signal is not None}
-        known = set(session.exec(select(Signal.channel, Signal.reference).where(
-            col(Signal.reference).in_(references))).all()) if references else set()
+        known = set(self._stored_references)
         fresh = []
         for row in rows:
             signal = row.signal
@@ -379,6 +407,10 @@ def import_file(db: Database, path: Path, mapping: Mapping, *, actor: str, lang:
     progress after each committed batch."""
     checked = check_file(path, mapping.spec.encoding)
     fmt = mapping.format or path.suffix.lstrip(".").lower()
+    rows = read_rows(path, mapping)
+    first = next(rows, None)  # a header the mapping cannot read is refused before anything
+    if first is None:         # is stored, as is a file with no record at all
+        raise InvalidInput(f"{path}: no records to import")
     run, finished = claim_run(db, path, checked, mapping, fmt, actor=actor, again=again)
     if finished:
         return ImportResult(run.id, "already", Counts(**run.counts), run.path, run.channel)
@@ -388,19 +420,22 @@ def import_file(db: Database, path: Path, mapping: Mapping, *, actor: str, lang:
     batch: list[Row] = []
     record = 0
     try:
-        for record, row in enumerate(read_rows(path, mapping), start=1):
+        for record, row in enumerate(itertools.chain([first], rows), start=1):
             if record <= resumed_from:
                 continue
             batch.append(row)
             if len(batch) >= BATCH_ROWS:
+                checked.refuse_if_changed(path)
                 counts.add(importer.commit(batch, record))
                 batch = []
                 if on_batch:
                     on_batch(counts.read, counts)
+        checked.refuse_if_changed(path)
     except InvalidInput as exc:
-        # The file itself is unusable from here on (a JSON array broken half-way): what was
-        # committed stays, and its cases are triaged like any other's (`riskgate intake
-        # import` triages every untriaged case); the run says where it stopped.
+        # The file itself is unusable from here on (a JSON array broken half-way, the file
+        # overwritten meanwhile): what was committed stays, and its cases are triaged like
+        # any other's (`riskgate intake import` triages every untriaged case); the run says
+        # where it stopped, and running the same file again resumes there.
         stop(db, run.id, str(exc))
         raise StoppedImport(f"{exc} — the import {run.id} stopped after record "
                             f"{record - len(batch)}; what came before is taken in",

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import sqlalchemy as sa
 from sqlalchemy import case as when
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
@@ -23,6 +24,7 @@ from cases.models import Case, Continuation, utcnow
 from cases.models_intake import IntakeQueue
 
 PRIORITY_ORDER = ("P1", "P2", "P3", "P4")
+SETTLED = "settled"  # a queue entry's run: the case was taken up without the queue
 
 
 def mark_triaged(session: Session, priorities: dict[str, str]) -> None:
@@ -119,7 +121,7 @@ def settle_ended(db: Database) -> int:
             | col(Case.id).in_(select(Continuation.case_id).distinct()))).all()
         if stale:
             session.execute(update(IntakeQueue).where(col(IntakeQueue.case_id).in_(stale))
-                            .values(launched_at=utcnow()))
+                            .values(launched_at=utcnow(), flow_run_id=SETTLED))
         return len(stale)
 
 
@@ -130,20 +132,24 @@ class QueueStatus:
     held: int
     running: int
     launched: int
+    settled: int  # taken up without the queue: closed by triage, launched by staff, …
 
     def to_dict(self) -> dict:
         return {"untriaged": self.untriaged, "waiting": self.waiting, "held": self.held,
-                "running": self.running, "launched": self.launched}
+                "running": self.running, "launched": self.launched, "settled": self.settled}
 
 
 def status(db: Database) -> QueueStatus:
     with db.read_session() as session:
-        rows = session.exec(select(IntakeQueue.priority, IntakeQueue.triaged, IntakeQueue.held,
-                                   IntakeQueue.launched_at)).all()
+        rows = session.execute(sa.select(
+            col(IntakeQueue.priority), col(IntakeQueue.triaged), col(IntakeQueue.held),
+            col(IntakeQueue.launched_at), col(IntakeQueue.flow_run_id))).all()
     waiting: dict[str, int] = {}
-    untriaged = held = launched = 0
-    for priority, triaged, is_held, launched_at in rows:
-        if launched_at is not None:
+    untriaged = held = launched = settled = 0
+    for priority, triaged, is_held, launched_at, run in rows:
+        if launched_at is not None and run == SETTLED:
+            settled += 1
+        elif launched_at is not None:
             launched += 1
         elif not triaged:
             untriaged += 1
@@ -151,4 +157,5 @@ def status(db: Database) -> QueueStatus:
             held += 1
         else:
             waiting[priority] = waiting.get(priority, 0) + 1
-    return QueueStatus(untriaged, dict(sorted(waiting.items())), held, running(db), launched)
+    return QueueStatus(untriaged, dict(sorted(waiting.items())), held, running(db), launched,
+                       settled)

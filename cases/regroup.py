@@ -84,7 +84,8 @@ def move_signal(db: Database, signal_id: int, *, to_case: str | None, actor: Per
     require(actor, Action.REGROUP)
     text = check_reason(reason)
     with db.session() as session:
-        row = session.get(Signal, signal_id)
+        # an id past the store's integers is no signal (not an overflow in the driver)
+        row = session.get(Signal, signal_id) if 0 < signal_id < 2**63 else None
         if row is None:
             raise FieldErrors({"signal": ("signal_unknown", {"signal": signal_id},
                                           f"no signal {signal_id}")})

@@ -8,14 +8,17 @@ quarantine file to be corrected in one pass.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import regex
 from pydantic import ValidationError
 
+from cases.errors import InvalidInput
 from cases.feeds.mapping import (
     Condition,
     FieldSpec,
@@ -35,6 +38,23 @@ NULL_WORDS = frozenset({"none", "null", "n/a", "unknown"})
 _SPACE = re.compile(r"[^\S\x1c-\x1f\x85]+")
 _LINE_SPACE = re.compile(r"[^\S\n\x1c-\x1f\x85]+")
 _NEWLINE = re.compile(r"\r\n|\r")
+PATTERN_SECONDS = 0.25  # a mapping's pattern on one cell; more is a pattern that backtracks
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(pattern: str) -> regex.Pattern[str]:
+    return regex.compile(pattern)
+
+
+def _search(pattern: str, text: str) -> regex.Match[str] | None:
+    """A mapping's pattern on a cell, with a time limit: a pattern that backtracks without end
+    (`(a+)+$`) stops the file with an error naming it instead of hanging the import."""
+    try:
+        return _compiled(pattern).search(text, timeout=PATTERN_SECONDS)
+    except TimeoutError:
+        raise InvalidInput(f"the mapping's pattern {pattern!r} took over {PATTERN_SECONDS} s on "
+                           f"one value ({len(text)} characters): it backtracks; simplify it"
+                           ) from None
 MISSING: Any = object()  # a field with no value: left to the schema's default
 
 
@@ -180,7 +200,7 @@ class _Evaluation:
         else:
             texts = [" ".join(self.cell(c) for c in condition.column)]
         if condition.matches is not None:
-            return any(re.search(condition.matches, t) for t in texts)
+            return any(_search(condition.matches, t) for t in texts)
         wanted = ({normalise(_as_text(v)) for v in condition.in_} if condition.in_ is not None
                   else {normalise(_as_text(condition.equals))})
         return any(normalise(t) in wanted for t in texts)
@@ -207,7 +227,7 @@ class _Evaluation:
     def _extracted(self, spec: FieldSpec, text: str) -> str:
         if spec.extract is None or not text:
             return text
-        found = re.search(spec.extract, text)
+        found = _search(spec.extract, text)
         if not found:
             return ""
         return (found.group(1) or "") if found.re.groups else found.group(0)

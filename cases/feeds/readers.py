@@ -131,6 +131,12 @@ def _csv(handle: IO[str], path: Path, delimiter: str, required: list[str],
         buffer.truncate()
         writer.writerow(cells)
         raw = buffer.getvalue()[:-2]
+        if len(raw) > MAX_RECORD_CHARS and previous > start:
+            # Many lines in one over-long record: a quote opened and never closed swallowed
+            # the rows after it. Refused as a row it would hide them; the file stops here.
+            raise InvalidInput(f"{path}:{start}: a quoted cell opened on this line runs to line "
+                               f"{previous} ({len(raw)} characters) — an unclosed quote? The "
+                               "file is not taken in from this line on")
         if len(raw) > MAX_RECORD_CHARS:
             yield _too_long(start, raw, len(raw))
         elif len(cells) != len(header):

@@ -183,10 +183,11 @@ def intake_status(as_json: JsonFlag = False) -> None:
         print_json(status.to_dict())
         return
     table = LiteralTable()
-    for name in ("untriaged", "waiting", "held", "running", "launched"):
+    for name in ("untriaged", "waiting", "held", "running", "launched", "settled"):
         table.add_column(name, justify="right")
     table.add_row(str(status.untriaged), ", ".join(f"{p} {n}" for p, n in status.waiting.items())
-                  or "0", str(status.held), str(status.running), str(status.launched))
+                  or "0", str(status.held), str(status.running), str(status.launched),
+                  str(status.settled))
     console.print(table)
 
 

@@ -228,7 +228,7 @@ def test_the_queue_launches_p1_first_and_keeps_held_cases_for_an_explicit_launch
     assert order == [ids[1], ids[3], ids[2], ids[0], ids[4]]
     assert intake_queue.next_to_launch(db, 2, include_held=True) == order[:2]
     status = intake_queue.status(db)
-    assert (status.held, status.untriaged, status.launched) == (5, 0, 0)
+    assert (status.held, status.untriaged, status.launched, status.settled) == (5, 0, 0, 0)
 
 
 def test_a_file_not_in_its_encoding_is_refused_before_anything_is_taken_in(db, mapping,
@@ -354,3 +354,88 @@ def test_the_sweeper_launches_the_queue_p1_first_as_places_free(settings, db, ma
     with db.session() as session:  # the first one's run reached a wait: its place frees
         session.get(Case, ids[1]).state = "awaiting_scores"
     assert sweep_once(narrow, start=start, states_of=lambda ids: {}).queued_launched == [ids[2]]
+
+
+def test_what_a_probe_found_is_refused_cleanly(settings, db, mapping, tmp_path, monkeypatch):
+    """Each refused before anything is stored: not a regular file, no records, a header the
+    mapping cannot read; the same file under a second mapping is an import of its own."""
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    for path, wanted in ((Path("/dev/zero"), "not a regular file"),
+                         (fifo, "not a regular file"), (tmp_path, "not a regular file")):
+        with pytest.raises(InvalidInput, match=wanted):
+            importer.import_file(db, path, mapping, actor="staff:test")
+    header_only = tmp_path / "header.csv"
+    header_only.write_text(",".join(HEADER) + "\n", encoding="utf-8")
+    with pytest.raises(InvalidInput, match="no records to import"):
+        importer.import_file(db, header_only, mapping, actor="staff:test")
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text("a,b\n1,2\n", encoding="utf-8")
+    with pytest.raises(InvalidInput, match="the header lacks columns"):
+        importer.import_file(db, wrong, mapping, actor="staff:test")
+    assert _count(db, ImportRun) == 0 and audit.verify(db, settings.home).events == 0
+
+    path = _write(tmp_path / "c.csv", _rows(4))
+    first = importer.import_file(db, path, mapping, actor="staff:test")
+    other = tmp_path / "other.yaml"
+    other.write_text(MAPPING.replace("name: test complaints", "name: another"), encoding="utf-8")
+    second = importer.import_file(db, path, feeds.load_mapping(other), actor="staff:test")
+    assert second.import_id != first.import_id and second.counts.duplicates == 4
+
+
+def test_an_unclosed_quote_stops_the_file_instead_of_swallowing_its_rows(db, mapping,
+                                                                         tmp_path,
+                                                                         monkeypatch):
+    monkeypatch.setattr(importer, "BATCH_ROWS", 5)
+    rows = _rows(3000)
+    path = _write(tmp_path / "q.csv", rows)
+    text = path.read_text(encoding="utf-8").replace("C-0012,", 'C-0012,"oops', 1)
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(importer.StoppedImport, match=r"q.csv:14: a quoted cell opened on this "
+                                                     r"line runs to line .* unclosed quote"):
+        importer.import_file(db, path, mapping, actor="staff:test")
+    assert _count(db, Signal) == 10  # the two batches before it
+
+
+def test_a_pattern_that_backtracks_stops_the_import_with_its_name(db, tmp_path):
+    path = tmp_path / "slow.yaml"
+    path.write_text(MAPPING + "  product.batch: {column: 描述, extract: '(a|aa)+$'}\n",
+                    encoding="utf-8")
+    rows = _rows(3)
+    rows[1][2] = "a" * 40 + "!"
+    with pytest.raises(importer.StoppedImport, match=r"pattern '\(a\|aa\)\+\$' took over"):
+        importer.import_file(db, _write(tmp_path / "s.csv", rows), feeds.load_mapping(path),
+                             actor="staff:test")
+
+
+def test_a_file_changed_while_it_is_imported_stops_and_its_original_resumes(
+        db, mapping, tmp_path, monkeypatch):
+    monkeypatch.setattr(importer, "BATCH_ROWS", 5)
+    path = _write(tmp_path / "moving.csv", _rows(20))
+    original = path.read_bytes()
+
+    def overwrite(read, counts):
+        if read == 5:
+            path.write_bytes(original + "C-9999,2026-11-09 09:30,x,玩具,p,M1,e,浙江,窒息\n"
+                             .encode())
+
+    with pytest.raises(importer.StoppedImport, match="changed while it was being imported"):
+        importer.import_file(db, path, mapping, actor="staff:test", on_batch=overwrite)
+    path.write_bytes(original)  # the file as it was checked: its import goes on where it was
+    done = importer.import_file(db, path, mapping, actor="staff:test")
+    assert done.resumed_from == 5 and done.counts.read == 20 and _count(db, Signal) == 20
+
+
+def test_a_reference_again_with_other_content_is_quarantined_not_dropped(db, mapping,
+                                                                          tmp_path):
+    rows = _rows(3)
+    changed = list(rows[1])
+    changed[2] = "内容改过了：" + changed[2]
+    rows.append(changed)  # C-0001 again, other words
+    rows.append(list(rows[2]))  # C-0002 again, the same: a duplicate
+    result = importer.import_file(db, _write(tmp_path / "u.csv", rows), mapping,
+                                  actor="staff:test")
+    assert (result.counts.accepted, result.counts.duplicates, result.counts.rejected) == (3, 1, 1)
+    with db.read_session() as session:
+        [row] = session.exec(select(QuarantinedRow)).all()
+    assert (row.line, row.reference) == (5, "C-0001") and "other content" in row.problems[0]
