@@ -176,11 +176,13 @@ def _import(url: str, files: list[str]) -> dict:
         total.add(result.counts)
         new_cases += result.new_case_ids
     imported = time.perf_counter()
+    import_rss = peak_rss_mb()
     triaged = triage_cases(load_settings(), new_cases)
     done = time.perf_counter()
     return {"seconds": round(done - started, 2), "import_seconds": round(imported - started, 2),
             "triage_seconds": round(done - imported, 2), "counts": total.to_dict(),
-            "by_priority": triaged.by_priority(), "peak_rss_mb": peak_rss_mb()}
+            "by_priority": triaged.by_priority(), "peak_rss_mb": peak_rss_mb(),
+            "import_peak_rss_mb": import_rss}
 
 
 def _insert(engine, table, batch: list[dict]) -> None:
@@ -263,6 +265,7 @@ def measure(label: str, files: list[str], work: Path, postgres: str | None) -> d
             "import_seconds": imported["import_seconds"],
             "triage_seconds": imported["triage_seconds"], "counts": imported["counts"],
             "by_priority": imported["by_priority"], "peak_rss_mb": imported["peak_rss_mb"],
+            "import_peak_rss_mb": imported["import_peak_rss_mb"],
             "baseline_peak_rss_mb": baseline["peak_rss_mb"]}
 
 
@@ -293,6 +296,7 @@ def main() -> None:
     result = {"signals": made["signals"], "seconds": sqlite["seconds"],
               "baseline_seconds": sqlite["baseline_seconds"], "ratio": sqlite["ratio"],
               "peak_rss_mb": sqlite["peak_rss_mb"],
+              "import_peak_rss_mb": sqlite["import_peak_rss_mb"],
               "duplicates_found": sqlite["counts"]["duplicates"],
               "duplicates_generated": made["exact"] + made["near"],
               "rejected": sqlite["counts"]["rejected"], "bad_generated": made["bad"],
@@ -306,6 +310,7 @@ def main() -> None:
         small_run = measure("sqlite_small", small["files"], work_dir, None)
         result["small_signals"] = small["signals"]
         result["small_peak_rss_mb"] = small_run["peak_rss_mb"]
+        result["small_import_peak_rss_mb"] = small_run["import_peak_rss_mb"]
     if args.postgres:
         pg = measure("pg", made["files"], work_dir, args.postgres)
         print(f"postgresql: {json.dumps(pg)}", file=sys.stderr)

@@ -196,10 +196,38 @@ def listing(db: Database, now: datetime | None = None, limit: int = 500) -> list
         return [_summary(session, f, now or utcnow()) for f in files]
 
 
-def for_case(db: Database, dossier: Any) -> CreditFile | None:
+@dataclass(frozen=True)
+class FileKeys:
+    """Every key, credit code and name key the credit files hold, read once: a bulk triage
+    asks the store only for enterprises that may have a file (most imported ones have none)."""
+
+    keys: frozenset[str]
+
+    @classmethod
+    def load(cls, db: Database) -> FileKeys:
+        with db.read_session() as session:
+            rows = session.exec(select(EnterpriseFile.key, EnterpriseFile.credit_code,
+                                       EnterpriseFile.name_key)).all()
+        found = {k for key, code, name in rows
+                 for k in (key, f"code:{code}" if code else "", name) if k}
+        return cls(frozenset(found))
+
+    def may_have(self, enterprise_key: str, name_keys: Iterable[str],
+                 codes: Iterable[str]) -> bool:
+        wanted = {enterprise_key, *name_keys,
+                  *(f"code:{names.code_key(c)}" for c in codes if names.code_key(c))}
+        return bool(self.keys & wanted)
+
+
+def for_case(db: Database, dossier: Any, known: FileKeys | None = None) -> CreditFile | None:
     """The file of a case's enterprise (a cases.store.Dossier), by the case's enterprise key
-    and every name and credit code its signals give."""
+    and every name and credit code its signals give. `known`: the files' keys, when the
+    caller read them once for many cases."""
     signals = dossier.signals
+    if known is not None and not known.may_have(
+            dossier.case.enterprise_key, [names.name_key(s.enterprise.name) for s in signals],
+            [s.enterprise.credit_code for s in signals]):
+        return None
     return lookup(db, dossier.case.enterprise_key,
                   name_keys=[names.name_key(s.enterprise.name) for s in signals],
                   codes=[s.enterprise.credit_code for s in signals])

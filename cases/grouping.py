@@ -34,6 +34,7 @@ SIMILAR_ENTERPRISE = 90.0
 NEAR_DUPLICATE = 92.0
 MIN_NEAR_DUPLICATE_TEXT = 20  # shorter texts say too little to call two reports the same
 TEXTS_KEPT_PER_CASE = 8  # near-duplicate comparisons per case and channel: bounded memory
+REPORT_CHARS = 240  # of a report's words compared (and kept): enough to tell two reports apart
 
 
 @dataclass
@@ -78,11 +79,16 @@ def product_text(name: str, model: str) -> str:
 _NOT_WORDS = re.compile(r"[\s\W_]+", re.UNICODE)
 
 
+def report_words(title: str, description: str) -> str:
+    """A report's words for comparison: its first `REPORT_CHARS`, NFKC, no spaces or
+    punctuation, case folded (every report's text differs, so it is not worth remembering as
+    names are)."""
+    text = f"{title} {description}"[:REPORT_CHARS * 2]
+    return _NOT_WORDS.sub("", unicodedata.normalize("NFKC", text)).casefold()[:REPORT_CHARS]
+
+
 def report_text(signal: SignalIn) -> str:
-    """A report's words for comparison: NFKC, no spaces or punctuation, case folded (every
-    report's text differs, so it is not worth remembering as names are)."""
-    text = f"{signal.title} {signal.description}"
-    return _NOT_WORDS.sub("", unicodedata.normalize("NFKC", text)).casefold()
+    return report_words(signal.title, signal.description)
 
 
 def _hazards_meet(case_hazards: set[str], hazards: list[str]) -> bool:

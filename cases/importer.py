@@ -33,7 +33,14 @@ from cases.commits import current_vocabulary
 from cases.db import Database
 from cases.errors import InvalidInput
 from cases.feeds import Mapping, Row, read_rows
-from cases.grouping import TEXTS_KEPT_PER_CASE, Candidate, GroupIndex, Placement, product_text
+from cases.grouping import (
+    TEXTS_KEPT_PER_CASE,
+    Candidate,
+    GroupIndex,
+    Placement,
+    product_text,
+    report_words,
+)
 from cases.import_runs import (
     Counts,
     ImportBusy,
@@ -53,7 +60,7 @@ from cases.submissions import signal_values
 from rules.domain import Lang
 
 BATCH_ROWS = 1000
-CANDIDATES_KEPT = 5_000  # open cases the import remembers between batches (memory stays flat)
+CANDIDATES_KEPT = 2_000  # open cases the import remembers between batches (memory stays flat)
 
 
 class StoppedImport(InvalidInput):
@@ -324,8 +331,8 @@ class Importer:
                         col(Signal.case_id).in_(ids[start:start + 500]))).all():
                 texts = by_id[case_id].texts.setdefault(channel, [])
                 if len(texts) < TEXTS_KEPT_PER_CASE:
-                    texts.append(names.text_key(f"{payload.get('title', '')} "
-                                                f"{payload.get('description', '')}"))
+                    texts.append(report_words(payload.get("title", ""),
+                                              payload.get("description", "")))
 
     def _remember(self, candidate: Candidate) -> None:
         self.remembered[candidate.case_id] = candidate

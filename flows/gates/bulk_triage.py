@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from cases import intake_queue, lifecycle, store
+from cases import credit, intake_queue, lifecycle, store
 from cases.bulk_commit import Decided, commit_intake_and_triage
 from cases.commits import check_rulebook_version
 from cases.config import Settings
@@ -45,7 +45,7 @@ def triage_cases(settings: Settings, case_ids: Iterable[str], *,
     rulebook = current_rulebook("triage")
     check_rulebook_version(db, rulebook.name, rulebook.version, rulebook.sha256)
     result = BulkTriaged()
-    history = HistoryIndex.load(db)
+    history, files = HistoryIndex.load(db), credit.FileKeys.load(db)
     pending = list(case_ids)
     for _attempt in range(2):  # a case whose signals changed meanwhile is decided once more
         changed: list[str] = []
@@ -55,7 +55,7 @@ def triage_cases(settings: Settings, case_ids: Iterable[str], *,
                 if (d.case.gate, d.case.state) != lifecycle.INITIAL:
                     result.skipped.append(d.case.id)
                     continue
-                triaged = triage.decide(db, rulebook, d, history.of(d.case))
+                triaged = triage.decide(db, rulebook, d, history.of(d.case), files)
                 decided.append(Decided(
                     d.case.id, d.case.opened_by, intake.outcome_of(d, merge_signals(d.signals)),
                     triaged.gate_commit(rulebook, d.case.id, owner="",

@@ -46,12 +46,13 @@ class Triaged:
             audit_detail={"fired": self.decision.fired}, **extra)
 
 
-def decide(db: Database, rulebook: Rulebook, d: Dossier,
-           history: History | None = None) -> Triaged:
-    """`history`: the case's, when the caller read many at once (bulk triage)."""
+def decide(db: Database, rulebook: Rulebook, d: Dossier, history: History | None = None,
+           files: credit.FileKeys | None = None) -> Triaged:
+    """`history` and `files`: the case's history and the credit files' keys, when the caller
+    read them once for many cases (bulk triage)."""
     facts, evidence = with_credit_file(
         triage_facts(merge_signals(d.signals), history or store.history(db, d.case),
-                     [r["result"] for r in d.lab_evidence()]), credit.for_case(db, d))
+                     [r["result"] for r in d.lab_evidence()]), credit.for_case(db, d, files))
     decision = decide_triage(rulebook, facts)
     return Triaged(decision, decision.to_dict(), evidence, d.case.triage_round + 1)
 
