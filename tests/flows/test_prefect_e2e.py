@@ -363,8 +363,10 @@ def test_an_import_is_triaged_in_one_flow_run_and_launched_p1_first(stack):
     assert again["status"] == "already" and again["counts"] == counts
 
     stack.cli("intake", "launch")
-    deadline = time.monotonic() + 240
-    while True:  # the sweeper launches the rest as places free
+    # the sweeper (every 15 s here) launches the rest as places free: twelve cases, four at a
+    # time, each a new flow run process on a loaded two-core machine
+    deadline = time.monotonic() + 600
+    while True:
         states = {c: stack.json("case", "show", c)["state"] for c in cases}
         if "active" not in states.values():
             break
