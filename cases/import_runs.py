@@ -10,7 +10,6 @@ import hashlib
 import os
 import secrets
 import socket
-import stat
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -21,6 +20,7 @@ from cases import audit
 from cases.db import Database
 from cases.errors import InvalidInput, WrongState
 from cases.feeds import Mapping
+from cases.feeds.readers import require_feed_file
 from cases.models import utcnow
 from cases.models_intake import ImportRun
 
@@ -61,12 +61,11 @@ class FileCheck:
     def refuse_if_changed(self, path: Path) -> None:
         """An export still being copied in, or overwritten: what was read is not the file
         that was checked."""
-        if _identity(path) != self.identity:
+        if _identity(require_feed_file(path)) != self.identity:
             raise InvalidInput(f"{path}: the file changed while it was being imported")
 
 
-def _identity(path: Path) -> tuple[int, int, int]:
-    found = path.stat()
+def _identity(found: os.stat_result) -> tuple[int, int, int]:
     return found.st_ino, found.st_size, found.st_mtime_ns
 
 
@@ -74,13 +73,7 @@ def check_file(path: Path, encoding: str) -> FileCheck:
     """The file's SHA-256, read once, and whether all of it is text in the mapping's
     encoding: a file the reader would stop on half-way is refused before anything is taken
     in, naming the line."""
-    try:
-        kind = path.stat().st_mode
-    except OSError as exc:
-        raise InvalidInput(f"{path}: cannot read ({exc.strerror})") from None
-    if not stat.S_ISREG(kind):  # a device, a FIFO, a directory: refused before a byte is read
-        raise InvalidInput(f"{path}: not a regular file")
-    identity = _identity(path)
+    identity = _identity(require_feed_file(path))
     digest = hashlib.sha256()
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
     first = b""

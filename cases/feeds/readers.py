@@ -52,7 +52,9 @@ def _too_long(line: int, raw: str, length: int) -> Record:
                   f"the record is {length} characters long; at most {MAX_RECORD_CHARS}")
 
 
-def _open(path: Path, encoding: str, *, newline: str | None) -> IO[str]:
+def require_feed_file(path: Path) -> os.stat_result:
+    """A feed is a regular file: a device, a FIFO or a directory is refused before a byte is
+    read (the import's file check and the reader both ask here)."""
     try:
         info = os.stat(path)
     except FileNotFoundError:
@@ -61,6 +63,11 @@ def _open(path: Path, encoding: str, *, newline: str | None) -> IO[str]:
         raise InvalidInput(f"{path}: cannot read ({exc.strerror})") from None
     if not stat.S_ISREG(info.st_mode):
         raise InvalidInput(f"{path}: not a regular file; give a feed file on disk")
+    return info
+
+
+def _open(path: Path, encoding: str, *, newline: str | None) -> IO[str]:
+    require_feed_file(path)
     # A byte-order mark is harmless in a file declared UTF-8: utf-8-sig reads both.
     codec = "utf-8-sig" if encoding == "utf-8" else encoding
     try:

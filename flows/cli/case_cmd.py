@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from cases import lifecycle, store
-from cases.errors import InvalidInput, InvalidRows, WrongState
+from cases.errors import InvalidRows, WrongState
 from cases.intake import open_case
 from cases.roles import Action
 from cases.signals import read_signal_file
@@ -22,6 +22,7 @@ from flows.cli.common import (
     err_console,
     prefect_ready,
     print_json,
+    report_lang,
     say,
     settings,
 )
@@ -44,12 +45,10 @@ def case_open(
 ) -> None:
     """Take in a signal: a new case, or the open case on the same product."""
     current = settings()
-    lang = lang or current.lang
-    if lang not in ("zh", "en"):
-        raise InvalidInput(f"--lang {lang!r}: expected zh or en")
+    chosen = report_lang(lang, current)
     person = acting(as_user, Action.OPEN_CASE, current)
     signal = read_signal_file(signal_file)
-    opened = open_case(db(current), signal, actor=person.actor, lang=lang)
+    opened = open_case(db(current), signal, actor=person.actor, lang=chosen)
     if as_json:
         print_json({"id": opened.case_id, "grouped": opened.grouped})
     else:

@@ -14,8 +14,10 @@ from rich.table import Table
 from cases import accounts
 from cases.config import Settings, load_settings, make_private
 from cases.db import Database, database
+from cases.errors import InvalidInput
 from cases.roles import Action
 from cases.text import neutralise
+from rules.domain import LANGS, Lang
 
 
 class LiteralConsole(Console):
@@ -63,6 +65,14 @@ def print_json(data: Any) -> None:
     so the output is safe on a terminal as well."""
     text = json.dumps(data, ensure_ascii=False, indent=2, default=str)
     sys.stdout.write(neutralise(text, json_escapes=True) + "\n")
+
+
+def report_lang(lang: str | None, current: Settings) -> Lang:
+    """The language of the reports a command writes: --lang, else RISKGATE_LANG's."""
+    chosen = lang or current.lang
+    if chosen not in LANGS:
+        raise InvalidInput(f"--lang {chosen!r}: expected zh or en")
+    return chosen  # type: ignore[return-value]
 
 
 def say(message: str) -> None:

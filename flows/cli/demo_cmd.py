@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from cases.errors import InvalidInput
-from flows.cli.common import LiteralTable, console, prefect_ready, print_json, say, settings
+from flows.cli.common import (
+    LiteralTable,
+    console,
+    prefect_ready,
+    print_json,
+    report_lang,
+    say,
+    settings,
+)
 from rules.domain import domain
 
 if TYPE_CHECKING:  # flows.demo imports Prefect; only the demo itself needs it at run time
@@ -29,9 +37,7 @@ def demo(
         raise InvalidInput(f"--cases {cases}: choose 1 to 50")
     current = settings()
     if lang:
-        if lang not in ("zh", "en"):
-            raise InvalidInput(f"--lang {lang!r}: expected zh or en")
-        current = replace(current, lang=lang)
+        current = replace(current, lang=report_lang(lang, current))
     started = time.monotonic()
     stack = prefect_ready(current)
     say(f"Prefect UI: {stack.ui_url}")

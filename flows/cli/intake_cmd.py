@@ -25,6 +25,7 @@ from flows.cli.common import (
     db,
     prefect_ready,
     print_json,
+    report_lang,
     say,
     settings,
 )
@@ -96,9 +97,7 @@ def intake_import(
 ) -> None:
     """Import a file: de-duplicate, group into cases, triage in bulk, launch P1 first."""
     current = settings()
-    lang = lang or current.lang
-    if lang not in ("zh", "en"):
-        raise InvalidInput(f"--lang {lang!r}: expected zh or en")
+    chosen_lang = report_lang(lang, current)
     person = acting(as_user, Action.OPEN_CASE, current)
     chosen = mapping_of(channel, mapping)
     store = db(current)
@@ -112,8 +111,7 @@ def intake_import(
                                     f"{counts.rejected} rejected")
 
         try:
-            result = import_file(store, file, chosen, actor=person.actor,
-                                 lang=lang,  # type: ignore[arg-type]
+            result = import_file(store, file, chosen, actor=person.actor, lang=chosen_lang,
                                  hold=no_launch, again=again, on_batch=on_batch)
         except StoppedImport as stopped:
             # what came before the problem is taken in: its cases are triaged, then the error

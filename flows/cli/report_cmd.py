@@ -12,9 +12,17 @@ from cases import sampling_plan
 from cases.config import Settings
 from cases.errors import InvalidInput, WrongState
 from cases.models import utcnow
-from flows.cli.common import LiteralTable, console, db, local_actor, print_json, settings
+from flows.cli.common import (
+    LiteralTable,
+    console,
+    db,
+    local_actor,
+    print_json,
+    report_lang,
+    settings,
+)
 from reports import catalogue as catalogue_files
-from rules.domain import LANGS, Lang, domain
+from rules.domain import Lang, domain
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -92,9 +100,7 @@ def catalogue(
 ) -> None:
     """The risk product catalogue (风险产品目录) of a period: .docx, CSVs, sampling focus."""
     current = settings()
-    chosen = lang or current.lang
-    if chosen not in LANGS:
-        raise InvalidInput(f"--lang {chosen!r}: expected zh or en")
+    chosen = report_lang(lang, current)
     period = catalogue_mod.parse_period(first, last)
     sampling_plan.check_budget(batches)
     result = produce(current, period, lang=chosen, batches=batches, out=out,
