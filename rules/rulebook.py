@@ -27,6 +27,7 @@ from rules.language import Condition, ConditionError, fields_of, parse_condition
 from rules.limits import LimitError, check_limits
 from rules.risk_matrix import LEVELS
 from rules.schema import INPUT_KINDS, FieldSpec, InputKind, fields
+from rules.yaml_lines import LineLoader
 
 RULEBOOK_DIR = Path(__file__).with_name("rulebooks")
 SINK_RULE = "$sink"
@@ -60,43 +61,9 @@ class RulebookError(ValueError):
         super().__init__(f"{where}:{who} {message}")
 
 
-# ---------------------------------------------------------------------------------------------
-# YAML with line numbers and without silent duplicate keys
-
-
-class LineDict(dict):
-    """A mapping that remembers the line of itself (`line`) and of each key (`lines`)."""
-
-    line: int
-    lines: dict
-
-
-class _LineLoader(yaml.SafeLoader):
-    pass
-
-
-def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LineDict:
-    loader.flatten_mapping(node)
-    result = LineDict()
-    result.line = node.start_mark.line + 1
-    result.lines = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if key in result:
-            raise yaml.MarkedYAMLError(
-                problem=f"duplicate key {key!r} (first on line {result.lines[key]})",
-                problem_mark=key_node.start_mark)
-        result[key] = loader.construct_object(value_node, deep=True)
-        result.lines[key] = key_node.start_mark.line + 1
-    return result
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
 def _parse_yaml(text: str, source: str) -> Any:
     try:
-        return yaml.load(text, Loader=_LineLoader)
+        return yaml.load(text, Loader=LineLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = mark.line + 1 if mark else None

@@ -22,6 +22,7 @@ from cases.errors import InvalidInput
 from cases.feeds.targets import TOP_LEVEL, Target, record_targets, signal_targets
 from cases.inputs import read_text
 from rules.domain import domain
+from rules.yaml_lines import LineDict, LineLoader
 
 CHANNELS_DIR = Path(__file__).with_name("channels")
 MAX_MAPPING_BYTES = 1_000_000
@@ -202,12 +203,8 @@ class Mapping:
 # YAML: line numbers for messages, no silent duplicate keys, and yes/no stay words
 
 
-class _LineDict(dict):
-    lines: dict
-
-
-class _Loader(yaml.SafeLoader):
-    pass
+class _Loader(LineLoader):
+    string_keys = True
 
 
 # YAML 1.1 reads yes/no/on/off as booleans: a value map `{yes: true, no: false}` would have
@@ -220,23 +217,6 @@ _Loader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False
                               list("tTfF"))
 
 
-def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> _LineDict:
-    loader.flatten_mapping(node)
-    result = _LineDict()
-    result.lines = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        key = key if isinstance(key, str) else str(key)
-        if key in result:
-            raise yaml.MarkedYAMLError(
-                problem=f"duplicate key {key!r} (first on line {result.lines[key]})",
-                problem_mark=key_node.start_mark)
-        result[key] = loader.construct_object(value_node, deep=True)
-        result.lines[key] = key_node.start_mark.line + 1
-    return result
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
 def _line_of(raw: object, loc: tuple) -> int | None:
@@ -244,7 +224,7 @@ def _line_of(raw: object, loc: tuple) -> int | None:
     line = None
     current = raw
     for part in loc:
-        if isinstance(current, _LineDict) and part in current:
+        if isinstance(current, LineDict) and part in current:
             line = current.lines.get(part, line)
             current = current[part]
         elif isinstance(current, list) and isinstance(part, int) and part < len(current):
