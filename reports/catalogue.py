@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from reports.docx_writer import write_atomically
+from reports.docx_package import write_atomically
 from reports.i18n import Catalog
 from reports.render import render_report, template_version
 from reports.templating import format_datetime, format_percent

@@ -1,29 +1,44 @@
-"""Render one gate's report: template → markup → .docx, with version and SHA-256 for the manifest.
+"""Render one report: a Word template (docxtpl) + a context → a .docx, with its version and
+SHA-256 for the manifest.
 
-The template version hashes the template, its partials, both locale files and the vocabulary
-(rules/domain.yaml), so any change of wording, in either language, or of the words shown for a
-code yields a different version string in the report and the manifest.
+Templates are `<root>/<lang>/<name>.docx`. The root is `RISKGATE_TEMPLATES` when set (a centre's
+own, restyled copies; a template it does not have comes from the shipped set) and otherwise
+`reports/templates/`, built from the outlines (reports/authoring/).
+
+The template version is the template's declared version (its document property `version`)
+plus a digest of the template file, both catalogs and the vocabulary (rules/domain.yaml): any
+change of layout, wording in either language, or of the words shown for a code yields another
+version string in the report and the manifest.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
+import io
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from reports.docx_writer import write_docx
+from docx.shared import Cm
+from docxtpl import DocxTemplate, InlineImage
+
+from reports import contract
+from reports.charts import Chart
+from reports.docx_package import reproducible_zip, set_properties, write_atomically
 from reports.i18n import Catalog, locale_file
-from reports.markup import parse
-from reports.templating import as_datetime, make_environment
+from reports.templating import as_datetime, format_date, make_environment
 from rules.domain import LANGS, Lang, domain_text
 
-TEMPLATES_DIR = Path(__file__).with_name("templates")
-TEMPLATE_SUFFIX = ".md.j2"
-REQUIRED_CONTEXT = ("case_id", "gate", "generated_at")
-_HEADER = re.compile(r"^\{#\s*template:\s*(?P<name>[A-Za-z0-9_]+)\s+v(?P<version>\d+\.\d+)\s*#\}$")
+SHIPPED_TEMPLATES = Path(__file__).with_name("templates")
+TEMPLATES_ENV = "RISKGATE_TEMPLATES"
+ISSUER_ENV = "RISKGATE_ISSUER"
+
+
+class TemplateError(ValueError):
+    """A template that cannot be used; the message names the file and what is wrong."""
 
 
 @dataclass(frozen=True)
@@ -36,70 +51,130 @@ class RenderedReport:
     size: int
 
 
-def template_path(gate: str, templates_dir: Path = TEMPLATES_DIR) -> Path:
-    return templates_dir / f"{gate}{TEMPLATE_SUFFIX}"
+def templates_root(env: Mapping[str, str] | None = None) -> Path | None:
+    """The centre's template folder (RISKGATE_TEMPLATES), or None for the shipped set."""
+    value = (os.environ if env is None else env).get(TEMPLATES_ENV, "").strip()
+    if not value:
+        return None
+    root = Path(value).expanduser()
+    if not root.is_dir():
+        raise TemplateError(f"{TEMPLATES_ENV}={value}: not a directory")
+    return root
 
 
-def template_version(gate: str, templates_dir: Path = TEMPLATES_DIR) -> str:
-    """`v<MAJOR.MINOR>+<8 hex>` from the header `{# template: <gate> v1.0 #}` and a digest of
-    the template, the shared partials and the zh and en catalogs."""
-    path = template_path(gate, templates_dir)
+def issuer(lang: Lang, env: Mapping[str, str] | None = None) -> str:
+    """The issuing body printed in the letterhead and the signature (RISKGATE_ISSUER)."""
+    value = (os.environ if env is None else env).get(ISSUER_ENV, "").strip()
+    return value or Catalog.load(lang).t("issuer_default")
+
+
+def template_path(name: str, lang: Lang, root: Path | None = None) -> Path:
+    """The template file used for report `name` in `lang`: the centre's, else the shipped one."""
+    if lang not in LANGS:
+        raise ValueError(f"unknown report language {lang!r}; expected one of {LANGS}")
+    if root is None:
+        root = templates_root()
+    if root is not None:
+        own = root / lang / f"{name}.docx"
+        if own.is_file():
+            return own
+    shipped = SHIPPED_TEMPLATES / lang / f"{name}.docx"
+    if not shipped.is_file():
+        raise TemplateError(f"{shipped}: no template for report {name!r} in {lang}")
+    return shipped
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    data: bytes
+    version: str  # "v1.1+1a2b3c4d"
+
+
+def _declared_version(path: Path, data: bytes, name: str) -> str:
+    from docx import Document
+
     try:
-        source = path.read_bytes()
-    except FileNotFoundError:
-        raise ValueError(f"{path}: no template for gate {gate!r}") from None
-    first_line = source.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace").strip()
-    header = _HEADER.match(first_line)
-    if header is None:
-        raise ValueError(f"{path}: first line must be {{# template: {gate} v<MAJOR.MINOR> #}}, "
-                         f"got {first_line[:80]!r}")
-    if header["name"] != gate:
-        raise ValueError(f"{path}: header names template {header['name']!r}, expected {gate!r}")
-    digest = hashlib.sha256(source)
-    # Shared partials (`_header.md.j2`, …) are part of every template that includes them.
-    for partial in sorted(templates_dir.glob(f"_*{TEMPLATE_SUFFIX}")):
-        digest.update(partial.read_bytes())
+        core = Document(io.BytesIO(data)).core_properties
+    except Exception as exc:  # python-docx raises several kinds for a broken package
+        raise TemplateError(f"{path}: not a Word document ({exc})") from None
+    if core.category and core.category != name:
+        raise TemplateError(f"{path}: document property category names template "
+                            f"{core.category!r}, expected {name!r}")
+    version = (core.version or "").strip()
+    if not version.startswith("v") or not version[1:].replace(".", "").isdigit():
+        raise TemplateError(f"{path}: document property version must be v<MAJOR.MINOR>, got "
+                            f"{version!r}")
+    return version
+
+
+@cache
+def _load(path: Path, name: str, mtime_ns: int, size: int) -> _Loaded:
+    data = path.read_bytes()
+    digest = hashlib.sha256(data)
     for lang in LANGS:
         digest.update(locale_file(lang).read_bytes())
     # Reports show the vocabulary's words for codes: a changed vocabulary is a new version.
     digest.update(domain_text().encode("utf-8"))
-    return f"v{header['version']}+{digest.hexdigest()[:8]}"
+    return _Loaded(data, f"{_declared_version(path, data, name)}+{digest.hexdigest()[:8]}")
 
 
-def render_report(gate: str, context: Mapping[str, Any], *, lang: Lang, out_path: Path,
-                  templates_dir: Path = TEMPLATES_DIR) -> RenderedReport:
-    """Render `{templates_dir}/{gate}.md.j2` with `context` into a .docx at `out_path`.
+def load_template(name: str, lang: Lang, root: Path | None = None) -> tuple[Path, _Loaded]:
+    path = template_path(name, lang, root)
+    stat = path.stat()
+    return path, _load(path, name, stat.st_mtime_ns, stat.st_size)
 
-    `gate` picks the template; `context["gate"]` is the gate code shown in title and footer
-    (the same for production templates). The template also sees `template_version`,
-    `gate_name` and `report_title`, which override any context keys of those names.
+
+def template_version(name: str, lang: Lang = "zh", root: Path | None = None) -> str:
+    return load_template(name, lang, root)[1].version
+
+
+def render_report(name: str, context: Mapping[str, Any], *, lang: Lang, out_path: Path,
+                  templates_dir: Path | None = None) -> RenderedReport:
+    """Render report `name` with `context` into a .docx at `out_path` (atomically).
+
+    `context["gate"]` is the code shown in the title (the same as `name` for gate reports).
+    The renderer adds `template_version`, `gate_name`, `report_title`, `issuer`, `issued_on`
+    and `report_identity`.
     """
-    missing = [key for key in REQUIRED_CONTEXT if key not in context]
-    if missing:
-        raise ValueError(f"report context for {gate!r} lacks {', '.join(missing)}")
+    missing = sorted(contract.REQUIRED_ALL & {"case_id", "generated_at"} - set(context))
+    if missing or "gate" not in context:
+        raise ValueError(f"report context for {name!r} lacks {', '.join(missing or ['gate'])}")
+    unknown = sorted(set(context) - contract.supplied(name))
+    if unknown:
+        raise ValueError(f"report context for {name!r} has {', '.join(unknown)}, which "
+                         "reports/contract.py does not list for it")
+    path, loaded = load_template(name, lang, templates_dir)
     catalog = Catalog.load(lang)
-    version = template_version(gate, templates_dir)
+    generated_at = as_datetime(context["generated_at"])
     gate_name = catalog.t(f"gate.{context['gate']}")
     title = catalog.t("report.title", gate_name=gate_name)
-    values = {**context, "template_version": version, "gate_name": gate_name,
-              "report_title": title}
+    values = {**context, "template_version": loaded.version, "gate_name": gate_name,
+              "report_title": title, "issuer": issuer(lang),
+              "issued_on": format_date(generated_at, lang),
+              "report_identity": f"{context['case_id']} · {name} · {loaded.version}"}
 
-    environment = make_environment(templates_dir, lang)
-    markup = environment.get_template(template_path(gate, templates_dir).name).render(values)
-    generated_at = as_datetime(context["generated_at"])
-    footer = catalog.t("report.footer", case_id=context["case_id"], gate_name=gate_name,
-                       template_version=version)
-    properties = {
-        "created": generated_at,
-        "modified": generated_at,
+    template = DocxTemplate(io.BytesIO(loaded.data))
+    environment = make_environment(lang)
+
+    def image(chart: Chart | None) -> Any:
+        if chart is None:
+            return None
+        return InlineImage(template, io.BytesIO(chart.png), width=Cm(chart.width_cm))
+
+    environment.filters["image"] = image
+    try:
+        template.render(values, jinja_env=environment)
+    except Exception as exc:
+        raise TemplateError(f"{path}: {type(exc).__name__}: {exc}") from exc
+    set_properties(template.docx, lang=lang, title=title, properties={
+        "created": generated_at, "modified": generated_at,
         "subject": f"{context['case_id']} · {gate_name}",
-        "keywords": f"RiskGate; {context['case_id']}; {context['gate']}; {version}",
-        "category": str(context["gate"]),
-        "identifier": str(context["case_id"]),
-        "version": version,
-    }
-    write_docx(parse(markup), out_path, lang=lang, title=title, footer=footer,
-               properties=properties)
-    data = out_path.read_bytes()
+        "keywords": f"RiskGate; {context['case_id']}; {context['gate']}; {loaded.version}",
+        "category": str(context["gate"]), "identifier": str(context["case_id"]),
+        "version": loaded.version})
+    buffer = io.BytesIO()
+    template.save(buffer)
+    data = reproducible_zip(buffer.getvalue())
+    write_atomically(out_path, data)
     return RenderedReport(path=out_path, sha256=hashlib.sha256(data).hexdigest(),
-                          template_version=version, size=len(data))
+                          template_version=loaded.version, size=len(data))

@@ -1,8 +1,10 @@
-"""The Jinja2 environment gate templates render in: safe escaping, report filters, translation.
+"""The Jinja2 environment report templates render in: escaping, report filters, translation.
 
 Values reach reports from users (product names, rationales, complaint texts), so every `{{ … }}`
-output is escaped by the `finalize` hook — a template author cannot forget it. Trusted markup
-built inside a template passes through only when explicitly marked with the `raw` filter.
+output is XML-escaped (autoescape) after the `finalize` hook has dropped characters XML cannot
+hold; a line break in a value becomes a line break in Word (docxtpl). Codes are shown in words
+through the filters (`name`, `names`, `level`, `fact`, `yesno`); a raw code in a report is a
+defect that tests/reports/test_words.py looks for.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,24 +21,21 @@ import jinja2
 
 from reports.i18n import Catalog
 from rules.domain import Lang, domain
+from rules.schema import fact_field
 from rules.risk_matrix import BAND_LABELS, LEVEL_NAMES
 
 NONE_TEXT = "—"
 REPORT_TIMEZONE = ZoneInfo("Asia/Shanghai")
 VOCABULARY_KINDS = ("channels", "categories", "hazards", "target_users", "sale_channels",
                     "scopes", "credit_classes", "measures", "authorities", "progress",
-                    "action_statuses", "industries")
+                    "action_statuses", "industries", "flags")
 
-# Characters that XML 1.0 forbids (python-docx/lxml refuse them; \r and \n are handled as line
-# breaks before this applies). Surrogates cannot even be encoded to UTF-8.
+# Characters that XML 1.0 forbids (lxml refuses them; \r and \n are handled as line breaks
+# before this applies). Surrogates cannot even be encoded to UTF-8. \a and \f are among them,
+# which docxtpl would otherwise turn into paragraph and page breaks.
 _XML_INVALID = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-_MARKUP_CHARS = frozenset("\\|#->*")
-
-
-class Raw(str):
-    """Trusted markup that the finalizer leaves alone (mark with the `raw` filter)."""
-
-    __slots__ = ()
+MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July", "August",
+             "September", "October", "November", "December")
 
 
 def clean_text(text: str) -> str:
@@ -45,28 +43,13 @@ def clean_text(text: str) -> str:
     return _XML_INVALID.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
 
 
-def escape(value: Any) -> str:
-    """Markup for a value that shows it literally and cannot change the document's structure.
-
-    None → "—". Markup characters are backslash-escaped, line breaks become `\\n`, and
-    surrounding whitespace is escaped too so that line stripping in the parser keeps it.
-    """
-    if isinstance(value, Raw):
-        return str(value)
+def finalize(value: Any) -> Any:
+    """What a `{{ … }}` shows: None as "—", text cleaned; markup objects (images) untouched."""
     if value is None:
         return NONE_TEXT
-    text = clean_text(str(value))
-    start = len(text) - len(text.lstrip())
-    end = len(text.rstrip())
-    out: list[str] = []
-    for index, char in enumerate(text):
-        if char == "\n":
-            out.append("\\n")
-        elif char in _MARKUP_CHARS or (char.isspace() and not start <= index < end):
-            out.append("\\" + char)
-        else:
-            out.append(char)
-    return "".join(out)
+    if isinstance(value, str) and not hasattr(value, "__html__"):
+        return clean_text(value)
+    return value
 
 
 def as_datetime(value: datetime | str) -> datetime:
@@ -86,6 +69,14 @@ def format_datetime(value: datetime | str | None) -> str | None:
     sign = "+" if offset >= 0 else "-"
     hours, minutes = divmod(abs(offset), 60)
     return f"{local:%Y-%m-%d %H:%M:%S} UTC{sign}{hours:02d}:{minutes:02d}"
+
+
+def format_date(value: datetime | str, lang: Lang) -> str:
+    """The date a report is issued on, as offices write it: 2026年12月6日 / 6 December 2026."""
+    local = as_datetime(value).astimezone(REPORT_TIMEZONE)
+    if lang == "zh":
+        return f"{local.year}年{local.month}月{local.day}日"
+    return f"{local.day} {MONTHS_EN[local.month - 1]} {local.year}"
 
 
 def _decimal(value: float | int | Decimal | Fraction) -> Decimal:
@@ -121,8 +112,66 @@ def _vocabulary(kind: str):
     return domain().vocabulary(kind)
 
 
-def make_environment(templates_dir: Path, lang: Lang) -> jinja2.Environment:
-    """The environment for one language: escaping finalizer, StrictUndefined, report filters."""
+def _codes_of(value: Any) -> str:
+    """The codes behind a shown value (text and lists of text), for the rule trail."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        return ", ".join(value)
+    return ""
+
+
+def _joined(words: list[str], catalog: Catalog) -> str:
+    return catalog.t("format.list_separator").join(words) if words else NONE_TEXT
+
+
+def _enum_words(code: str, field: str, vocabulary: str, lang: Lang, catalog: Catalog) -> str:
+    if vocabulary:
+        return _vocabulary(vocabulary).name(code, lang)
+    if field == "risk_level":
+        return LEVEL_NAMES.get(code, {}).get(lang, code)
+    return catalog.t(f"fact_value.{field}.{code}")
+
+
+def fact_words(value: Any, field: str, lang: Lang, catalog: Catalog) -> str | None:
+    """A rulebook fact's value as a reader says it (rules/schema.py knows each field's kind)."""
+    if value is None:
+        return None
+    spec = fact_field(field)
+    if isinstance(value, bool):
+        return catalog.t("value.yes" if value else "value.no")
+    if field == "probability_band" and isinstance(value, int):
+        return BAND_LABELS[value]
+    if spec is not None and spec.kind in ("enum", "enum_list"):
+        codes = [value] if isinstance(value, str) else list(value)
+        return _joined([_enum_words(c, field, spec.vocabulary, lang, catalog) for c in codes],
+                       catalog)
+    return str(value)
+
+
+# The outcome keys rulebooks give, and how their values are said.
+_OUTCOME_VOCABULARY = {"interim_measures": "measures", "measures": "measures",
+                       "flags": "flags", "referral": "authorities", "notify": "authorities"}
+
+
+def outcome_words(value: Any, key: str, lang: Lang, catalog: Catalog) -> str | None:
+    if value is None:
+        return None
+    codes = [value] if isinstance(value, str) else value
+    if key == "next_gate":
+        return catalog.t(f"next_gate.{value}")
+    if key == "risk":
+        return LEVEL_NAMES.get(value, {}).get(lang, value)
+    if key == "request_info":
+        return _joined([catalog.t(f"fact_value.missing_info.{c}") for c in codes], catalog)
+    if key in _OUTCOME_VOCABULARY and isinstance(codes, list | tuple):
+        vocabulary = _vocabulary(_OUTCOME_VOCABULARY[key])
+        return _joined([vocabulary.name(c, lang) for c in codes], catalog)
+    return str(value)
+
+
+def make_environment(lang: Lang) -> jinja2.Environment:
+    """The environment for one language: escaping, StrictUndefined, report filters."""
     catalog = Catalog.load(lang)
 
     def name(code: str | None, kind: str) -> str | None:
@@ -144,39 +193,39 @@ def make_environment(templates_dir: Path, lang: Lang) -> jinja2.Environment:
     def yesno(value: bool | None) -> str | None:
         return None if value is None else catalog.t("value.yes" if value else "value.no")
 
-    def plain(value: Any) -> str | None:
-        """A fact value as the rulebooks write it: codes, numbers, true/false, lists by comma."""
-        if value is None:
-            return None
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, list | tuple):
-            return ", ".join(plain(v) or NONE_TEXT for v in value) or NONE_TEXT
-        return str(value)
+    def fact(value: Any, field: str) -> str | None:
+        """A fact's value in words: codes by their vocabulary, yes/no, bands by label."""
+        return fact_words(value, field, lang, catalog)
 
-    def kv(mapping: dict[str, Any] | None) -> str:
-        """`field=value; …` — the values a rule tested, or the outcome it gave."""
+    def outcome(value: Any, key: str) -> str | None:
+        """What a rule gave (next gate, measures, flags, …) in words."""
+        return outcome_words(value, key, lang, catalog)
+
+    def kv(mapping: dict[str, Any] | None, what: str = "fact") -> str:
+        """The values a rule tested (`what="fact"`) or the outcome it gave (`"outcome"`):
+        `label [code] = words [value code]; …`. The codes stay beside the words here, in the
+        rule trail, because an auditor matches them against the rulebook."""
         if not mapping:
             return NONE_TEXT
-        return "; ".join(f"{key}={plain(value)}" for key, value in mapping.items())
+        words = fact if what == "fact" else outcome
+        shown = []
+        for key, value in mapping.items():
+            label = catalog.t(f"{what}.{key}")
+            codes = _codes_of(value)
+            text = words(value, key) or NONE_TEXT
+            shown.append(f"{label} [{key}] = {text}" + (f" [{codes}]" if codes else ""))
+        return "; ".join(shown)
 
     def measure_attr(code: str, attr: str) -> str:
         """A measure's meaning or lead party from rules/domain.yaml, in the report language."""
         return domain().measures.attr(code, f"{attr}_{lang}")
 
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir)),
-        undefined=jinja2.StrictUndefined,
-        finalize=escape,
-        autoescape=False,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, finalize=finalize,
+                             autoescape=True)
     env.globals.update(t=catalog.t, lang=lang)
     env.filters.update(
         name=name, names=names, level=level, band=band, dt=format_datetime, yesno=yesno,
-        pct=format_percent, num=format_number, raw=Raw, plain=plain, kv=kv,
+        pct=format_percent, num=format_number, fact=fact, outcome=outcome, kv=kv,
         measure_attr=measure_attr,
     )
     return env

@@ -85,6 +85,8 @@ class Domain:
     action_statuses: Vocabulary = Vocabulary("action_statuses", {})
     # Added with the escalation watch (2027-01): the industry each category belongs to.
     industries: Vocabulary = Vocabulary("industries", {})
+    # Added with the reports in words (2027-02): what each rulebook flag means.
+    flags: Vocabulary = Vocabulary("flags", {})
 
     def progress_fields(self, measure: str) -> tuple[str, ...]:
         """The progress fields staff record for a measure's follow-up action."""

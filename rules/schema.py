@@ -43,9 +43,12 @@ class FieldSpec:
     values: tuple[str, ...] = ()  # enum / enum_list: the allowed codes
     minimum: int = 0
     maximum: int = MAX_INT
+    vocabulary: str = ""  # enum / enum_list drawn from rules/domain.yaml: its kind
     allowed: frozenset = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if self.vocabulary and not self.values:
+            object.__setattr__(self, "values", domain().vocabulary(self.vocabulary).codes())
         object.__setattr__(self, "allowed", frozenset(self.values))
 
     def check(self, value: Any) -> Any:
@@ -87,19 +90,15 @@ class FieldSpec:
         return "bool"
 
 
-def _codes(kind: str) -> tuple[str, ...]:
-    return domain().vocabulary(kind).codes()
-
-
 def _shared_fields() -> tuple[FieldSpec, ...]:
     return (
-        FieldSpec("channel", "enum", "channel the first signal came from", _codes("channels")),
+        FieldSpec("channel", "enum", "channel the first signal came from", vocabulary="channels"),
         FieldSpec("channel_credibility", "enum", "credibility of that channel (domain.yaml)",
                   ("high", "medium", "low")),
-        FieldSpec("category", "enum", "product category", _codes("categories")),
+        FieldSpec("category", "enum", "product category", vocabulary="categories"),
         FieldSpec("hazards", "enum_list", "hazards reported (Safety Gate risk types)",
-                  _codes("hazards")),
-        FieldSpec("target_users", "enum", "who the product is meant for", _codes("target_users")),
+                  vocabulary="hazards"),
+        FieldSpec("target_users", "enum", "who the product is meant for", vocabulary="target_users"),
         FieldSpec("vulnerable_users", "bool",
                   "vulnerable users exposed (children, elderly, reduced capabilities)"),
         FieldSpec("injuries", "int", "people injured, as reported"),
@@ -108,9 +107,9 @@ def _shared_fields() -> tuple[FieldSpec, ...]:
         FieldSpec("child_injuries", "int", "injured children (under 14)"),
         FieldSpec("has_standard", "bool", "an applicable mandatory or national standard exists"),
         FieldSpec("imported", "bool", "the product is imported"),
-        FieldSpec("sale_channel", "enum", "where it is sold", _codes("sale_channels")),
+        FieldSpec("sale_channel", "enum", "where it is sold", vocabulary="sale_channels"),
         FieldSpec("on_market", "bool", "still offered for sale"),
-        FieldSpec("credit_class", "enum", "enterprise credit-risk class", _codes("credit_classes")),
+        FieldSpec("credit_class", "enum", "enterprise credit-risk class", vocabulary="credit_classes"),
         FieldSpec("violations_3y", "int", "the enterprise's recorded violations, last 3 years"),
     )
 
@@ -143,11 +142,11 @@ def _disposal_only() -> tuple[FieldSpec, ...]:
         FieldSpec("level_stable", "bool",
                   "the level does not change if probability or severity moves one step"),
         FieldSpec("consensus", "bool", "the panel reached consensus"),
-        FieldSpec("scope", "enum", "extent of the source of the risk", _codes("scopes")),
+        FieldSpec("scope", "enum", "extent of the source of the risk", vocabulary="scopes"),
         FieldSpec("with_consumers", "bool", "products have already reached consumers"),
         FieldSpec("fast_tracked", "bool", "triage fast-tracked the case (interim warning)"),
         FieldSpec("panel_measures", "enum_list",
-                  "measures recommended by at least half of the panel", _codes("measures")),
+                  "measures recommended by at least half of the panel", vocabulary="measures"),
         FieldSpec("cases_category_180d", "int",
                   "cases on this category in the last 180 days, this one included", minimum=1),
         FieldSpec("cases_enterprise_180d", "int",
@@ -161,6 +160,11 @@ def _disposal_only() -> tuple[FieldSpec, ...]:
                   "hazard across products of a category, enterprises of an industry or "
                   "localities of a province; none for an ordinary case", ESCALATION_KINDS),
     )
+
+
+def fact_field(name: str) -> FieldSpec | None:
+    """The field of either input kind named `name` (reports label and word facts by it)."""
+    return fields("triage").get(name) or fields("disposal").get(name)
 
 
 @cache

@@ -15,6 +15,7 @@ from experts.aggregation import next_step
 from experts.assessment import AssessmentSummary, round_results
 from experts.notices import notice
 from experts.protocol import Protocol
+from reports.figures import assessment_figures
 from flows.gates.common import (
     SYSTEM_ACTOR,
     StepContext,
@@ -63,7 +64,8 @@ def step(ctx: StepContext, d: Dossier) -> StepResult:
     report = write_report(ctx, d, "assessment", 1, actor, protocol=protocol.to_dict(),
                           rounds=[r.to_dict() for r in results],
                           scores=_scores_for_report(d, round_no), outcome_step=decided,
-                          history=panel_history(ctx.db, d))
+                          history=panel_history(ctx.db, d),
+                          **assessment_figures([r.to_dict() for r in results], lang_of(d)))
     summary = AssessmentSummary.from_rounds(results)
     return commit(ctx, d, GateCommit(
         case_id=d.case.id, event=Event.ASSESSMENT_DONE, owner=ctx.owner, actor=actor,

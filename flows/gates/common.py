@@ -18,6 +18,7 @@ from cases.config import Settings
 from cases.db import Database
 from cases.models import STAGING_DIR, utcnow
 from cases.store import Dossier
+from flows.pdf_archive import stage_copy
 from reports.render import render_report
 from rules.domain import Lang
 from rules.rulebook import Rulebook
@@ -63,7 +64,9 @@ def _header(d: Dossier) -> dict:
 
 def write_report(ctx: StepContext, d: Dossier, gate: str, round_no: int, actor: str,
                  **context: Any) -> ReportFile:
-    """Render the gate's report into this run's staging file; the commit puts it in place."""
+    """Render the gate's report into this run's staging file, with its PDF copy when
+    RISKGATE_PDF_ARCHIVE wants one (a failed conversion leaves the report without); the commit
+    puts them in place."""
     name = f"{lifecycle.gate_number(gate):02d}-{gate}" + (f"-r{round_no}" if round_no > 1 else "")
     relative = f"reports/{d.case.id}/{name}.docx"
     clear_staging(ctx.settings.home, d.case.id, name)
@@ -75,8 +78,10 @@ def write_report(ctx: StepContext, d: Dossier, gate: str, round_no: int, actor: 
         {"case": _header(d), "case_id": d.case.id, "gate": gate, "round": round_no,
          "generated_at": utcnow(), "actor": actor, "launched_by": d.case.opened_by, **context},
         lang=d.case.lang, out_path=staged)
+    copy = stage_copy(ctx.settings, staged, relative)
     return ReportFile(path=relative, staged=staged, sha256=rendered.sha256, size=rendered.size,
-                      template_version=rendered.template_version, lang=d.case.lang)
+                      template_version=rendered.template_version, lang=d.case.lang,
+                      pdf=copy.pdf, pdf_error=copy.error)
 
 
 def commit(ctx: StepContext, d: Dossier, gate_commit: GateCommit,
@@ -88,9 +93,10 @@ def commit(ctx: StepContext, d: Dossier, gate_commit: GateCommit,
     try:
         step = commit_gate(ctx.db, ctx.settings, gate_commit)
     except BaseException:
-        for staged in (*gate_commit.amendments,
+        for report in (*gate_commit.amendments,
                        *([gate_commit.report] if gate_commit.report else [])):
-            staged.staged.unlink(missing_ok=True)
+            for staged in report.staged_files():
+                staged.unlink(missing_ok=True)
         raise
     failpoints.hit(f"{gate}.after_commit")
     next_gate, state = step.target

@@ -18,6 +18,7 @@ from cases.models import Case
 from cases.models_oversight import DisposalReview
 from cases.store import Dossier
 from experts.assessment import AssessmentSummary
+from reports.figures import side_by_side
 from flows.gates.common import (
     SYSTEM_ACTOR,
     StepContext,
@@ -88,7 +89,9 @@ def _complete(ctx: StepContext, d: Dossier, review: DisposalReview) -> StepResul
                                     "trail": decision.trail, "fired": decision.fired,
                                     "engine": decision.engine},
                           final=outcome, rulebook=review.proposal["rulebook"],
-                          assessment=_recorded(d, "assessment"))
+                          assessment=_recorded(d, "assessment"),
+                          comparison=side_by_side([m["code"] for m in decision.outcome["measures"]],
+                                                  [m["code"] for m in outcome["measures"]]))
 
     def to_credit_file(session: Session, case: Case, now: datetime) -> list[Any]:
         return credit.disposal_entries(session, case, now, case.risk_level, measures)

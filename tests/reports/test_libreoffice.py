@@ -9,7 +9,10 @@ template version.
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -21,7 +24,7 @@ from cases.submissions import record_lab_results
 from flows import gates
 from reports import catalogue as catalogue_files
 from reports.i18n import Catalog
-from reports.render import TEMPLATE_SUFFIX, TEMPLATES_DIR
+from reports.authoring.build import outline_names
 from tests.helpers import advance_with_people, open_archetype, sample_signal
 from tests.tools import require_tool
 
@@ -33,8 +36,7 @@ def database_url(tmp_path) -> str:
 
 
 def production_templates() -> set[str]:
-    return {p.name.removesuffix(TEMPLATE_SUFFIX) for p in TEMPLATES_DIR.glob(f"*{TEMPLATE_SUFFIX}")
-            if not p.name.startswith("_")}
+    return set(outline_names()) - {"bulletin", "special"}
 
 
 def catalogue_reports(db, out_dir) -> list[tuple]:
@@ -108,3 +110,30 @@ def test_every_template_in_both_languages_opens_in_libreoffice(settings, db, ros
         flat = "".join(text.split())
         assert "".join(title.split()) in flat, f"{copy.name}: no title {title!r}"
         assert cid in flat and version in flat, f"{copy.name}: case id or version missing"
+        page_images(pdf, text, lang, gate, tmp_path / "png")
+
+
+DOCS_REPORTS = Path(__file__).resolve().parents[2] / "docs" / "reports"
+# The page shown in docs/reports/ for each report: the first, except where the figure a reader
+# wants to see is further on (found by its heading in the PDF's text).
+SHOWN_PAGE = {"assessment": "matrix.title"}
+
+
+def page_images(pdf: Path, text: str, lang: str, gate: str, out: Path) -> None:
+    """One page of the report as a PNG, which must not be blank; with RISKGATE_UPDATE_DOCS=1
+    it replaces docs/reports/<lang>-<gate>.png (how those pictures are made)."""
+    pdftoppm = require_tool("pdftoppm")
+    page = 1
+    if gate in SHOWN_PAGE:
+        heading = Catalog.load(lang).t(SHOWN_PAGE[gate])
+        pages = text.split("\f")
+        page = next(n for n, body in enumerate(pages, start=1) if heading in body)
+    out.mkdir(exist_ok=True)
+    stem = out / f"{lang}-{gate}"
+    subprocess.run([pdftoppm, "-png", "-r", "70", "-f", str(page), "-l", str(page),
+                    "-singlefile", str(pdf), str(stem)], check=True, capture_output=True)
+    png = stem.with_suffix(".png")
+    assert png.stat().st_size > 20_000, f"{png.name}: page {page} looks blank"
+    if os.environ.get("RISKGATE_UPDATE_DOCS") == "1":
+        DOCS_REPORTS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(png, DOCS_REPORTS / png.name)
