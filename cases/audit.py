@@ -9,10 +9,11 @@ the roster and the case itself (its state after the event).
 
 `verify` checks three things against each other: the chain (nothing inserted, removed, reordered
 or altered), the stored rows against the digests the chain recorded (nothing edited, added or
-deleted outside RiskGate), and each report file against its manifest row (and every file under
-reports/ against the manifest). It reads one consistent snapshot and then hashes files outside
-any transaction, so it never holds the store's write lock while it works (a file a gate commits
-meanwhile is checked against a fresh read of the manifest before it is called unrecorded).
+deleted outside RiskGate), and each report file, and its PDF copy when it has one, against
+its manifest row (and every file under reports/ against the manifest). It reads one consistent
+snapshot and then hashes files outside any transaction, so it never holds the store's write
+lock while it works (a file a gate commits meanwhile is checked against a fresh read of the
+manifest before it is called unrecorded).
 
 The chain is plain SHA-256: it proves that records and events agree and that nothing was
 changed by itself, but someone who can write the database could rewrite the whole chain after
@@ -139,6 +140,7 @@ class Verification:
     events: int = 0
     records: int = 0
     reports: int = 0
+    pdfs: int = 0  # reports' PDF archive copies checked
     head: str | None = None  # "seq:hash" of the last event
     problems: list[str] = field(default_factory=list)
 
@@ -306,8 +308,40 @@ def _inside(path: Path, folder: Path) -> bool:
 
 
 def _manifest_paths(db: Database) -> set[str]:
+    """Every file the manifest lists: the reports and their PDF copies."""
     with db.read_session() as session:
-        return set(session.exec(select(ReportRecord.path)).all())
+        rows = session.exec(select(ReportRecord.path, ReportRecord.pdf_path)).all()
+    return {path for row in rows for path in row if path}
+
+
+def _check_file(home: Path, relative: str, sha256: str | None, where: str,
+                result: Verification, listed: set[Path]) -> None:
+    """One file the manifest lists: inside the reports directory, not through a link, there,
+    and hashing to its manifest entry."""
+    reports_dir = home / "reports"
+    candidate = home / relative
+    if Path(relative).is_absolute() or ".." in Path(relative).parts \
+            or not _inside(candidate, reports_dir):
+        result.problems.append(f"{where}: the manifest path leads outside the reports "
+                               "directory; it was not read")
+        return
+    listed.add(candidate)
+    resolved = Path(os.path.realpath(candidate))
+    if resolved != candidate or not _inside(resolved, reports_dir.resolve()):
+        result.problems.append(f"{where}: the path goes through a symbolic link "
+                               f"(to {resolved}); it was not read")
+        return
+    if not candidate.is_file():
+        result.problems.append(f"{where}: the file is missing")
+        return
+    sha = hashlib.sha256()
+    with candidate.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            sha.update(block)
+    digest = sha.hexdigest()
+    if digest != sha256:
+        result.problems.append(f"{where}: the file was changed (sha256 {digest[:12]}…, "
+                               f"manifest {str(sha256)[:12]}…)")
 
 
 def _check_reports(snapshot: _Snapshot, home: Path, result: Verification,
@@ -319,29 +353,11 @@ def _check_reports(snapshot: _Snapshot, home: Path, result: Verification,
         result.reports += 1
         relative = str(report["path"])
         where = f"report {relative} (case {report['case_id']}, gate {report['gate']})"
-        candidate = home / relative
-        if Path(relative).is_absolute() or ".." in Path(relative).parts \
-                or not _inside(candidate, reports_dir):
-            result.problems.append(f"{where}: the manifest path leads outside the reports "
-                                   "directory; it was not read")
-            continue
-        listed.add(candidate)
-        resolved = Path(os.path.realpath(candidate))
-        if resolved != candidate or not _inside(resolved, reports_dir.resolve()):
-            result.problems.append(f"{where}: the path goes through a symbolic link "
-                                   f"(to {resolved}); it was not read")
-            continue
-        if not candidate.is_file():
-            result.problems.append(f"{where}: the file is missing")
-            continue
-        sha = hashlib.sha256()
-        with candidate.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                sha.update(block)
-        digest = sha.hexdigest()
-        if digest != report["sha256"]:
-            result.problems.append(f"{where}: the file was changed (sha256 {digest[:12]}…, "
-                                   f"manifest {report['sha256'][:12]}…)")
+        _check_file(home, relative, report["sha256"], where, result, listed)
+        if report.get("pdf_path"):  # its PDF archive copy (migration 0006)
+            result.pdfs += 1
+            _check_file(home, str(report["pdf_path"]), report.get("pdf_sha256"),
+                        f"PDF copy {report['pdf_path']} of {where}", result, listed)
     if not reports_dir.is_dir():
         return
     unlisted = [path for path in sorted(reports_dir.rglob("*"))

@@ -36,24 +36,36 @@ class ReportStatus:
     chain_ok: bool
     recorded_by: int | None  # the audit event that recorded the manifest row
     problems: list[str] = field(default_factory=list)
+    pdf_ok: bool | None = None  # its PDF copy hashes to the manifest's (None: it has none)
 
     @property
     def verified(self) -> bool:
-        return self.file_ok and self.manifest_ok and self.chain_ok
+        return self.file_ok and self.manifest_ok and self.chain_ok and self.pdf_ok is not False
+
+
+def _in_reports(home: Path, relative: str) -> Path:
+    reports = (home / "reports").resolve()
+    candidate = (home / relative).resolve()
+    if not candidate.is_relative_to(reports) or not candidate.is_file():
+        raise NotFound(f"report {relative} is not in the reports directory")
+    return candidate
 
 
 def report_file(home: Path, report: ReportRecord) -> Path:
     """The report's file, if its manifest path stays inside the reports directory."""
-    reports = (home / "reports").resolve()
-    candidate = (home / report.path).resolve()
-    if not candidate.is_relative_to(reports) or not candidate.is_file():
-        raise NotFound(f"report {report.path} is not in the reports directory")
-    return candidate
+    return _in_reports(home, report.path)
 
 
-def _file_sha(home: Path, report: ReportRecord) -> str | None:
+def report_pdf_file(home: Path, report: ReportRecord) -> Path:
+    """The report's PDF archive copy, if it has one inside the reports directory."""
+    if not report.pdf_path:
+        raise NotFound(f"report {report.path} has no PDF copy")
+    return _in_reports(home, report.pdf_path)
+
+
+def _file_sha(home: Path, report: ReportRecord, pdf: bool = False) -> str | None:
     try:
-        path = report_file(home, report)
+        path = report_pdf_file(home, report) if pdf else report_file(home, report)
     except NotFound:
         return None
     digest = hashlib.sha256()
@@ -98,7 +110,17 @@ def report_statuses(db: Database, home: Path, case_id: str,
             problems.append(f"the manifest row differs from what audit event {seq} recorded")
         if not chain.ok:
             problems.append("the audit chain is broken (see the whole-store verification)")
-        statuses.append(ReportStatus(report, file_ok, manifest_ok, chain.ok, seq, problems))
+        pdf_ok = None
+        if report.pdf_path:
+            pdf_sha = _file_sha(home, report, pdf=True)
+            pdf_ok = pdf_sha == report.pdf_sha256
+            if pdf_sha is None:
+                problems.append("its PDF copy is missing")
+            elif not pdf_ok:
+                problems.append(f"its PDF copy hashes to {pdf_sha[:12]}…, the manifest says "
+                                f"{str(report.pdf_sha256)[:12]}…")
+        statuses.append(ReportStatus(report, file_ok, manifest_ok, chain.ok, seq, problems,
+                                     pdf_ok))
     return statuses
 
 

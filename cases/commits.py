@@ -14,6 +14,11 @@ run wrote. A crash before the commit leaves only a staging file, which the next 
 gate removes (`clear_staging`); a crash in the instant between placing the file and the commit
 leaves the file at its fixed path without a manifest row (`audit verify` reports it) until the
 next run of that gate writes it again and commits.
+
+A report's PDF archive copy, when the step made one (flows/pdf_archive.py), is staged beside
+it, recorded in the same manifest row and placed with it; a step whose conversion failed
+commits its report without one (the audit event says why) for `riskgate report archive` to
+make later.
 """
 
 from __future__ import annotations
@@ -63,6 +68,16 @@ class SeatsTaken(RiskGateError):
 
 
 @dataclass(frozen=True)
+class PdfCopy:
+    """A report's PDF archive copy, staged like the report until its commit places it."""
+
+    path: str  # final path, relative to RISKGATE_HOME: the .docx's, ending .pdf
+    staged: Path
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
 class ReportFile:
     path: str  # final path, relative to RISKGATE_HOME
     staged: Path  # where the step rendered it (absolute)
@@ -72,6 +87,27 @@ class ReportFile:
     lang: str
     gate: str = ""  # an amendment's own gate and round (a gate's report takes the gate's)
     round: int = 1
+    pdf: PdfCopy | None = None
+    pdf_error: str | None = None  # why the PDF copy could not be made, for the audit event
+
+    def staged_files(self) -> list[Path]:
+        return [self.staged, *([self.pdf.staged] if self.pdf else [])]
+
+    def manifest_row(self, case_id: str, gate: str, round_no: int,
+                     now: datetime) -> ReportRecord:
+        pdf = self.pdf
+        return ReportRecord(case_id=case_id, gate=gate, round=round_no, path=self.path,
+                            sha256=self.sha256, size=self.size,
+                            template_version=self.template_version, lang=self.lang,
+                            created_at=now, pdf_path=pdf.path if pdf else None,
+                            pdf_sha256=pdf.sha256 if pdf else None,
+                            pdf_size=pdf.size if pdf else None)
+
+    def audit_detail(self) -> dict[str, str]:
+        """What the audit event adds about the PDF copy (nothing when none was tried)."""
+        if self.pdf is not None:
+            return {"report_pdf": self.pdf.path}
+        return {"report_pdf_error": self.pdf_error} if self.pdf_error else {}
 
 
 @dataclass(frozen=True)
@@ -191,18 +227,28 @@ def _check_workload(db: Database, session: Session, case_id: str,
 
 
 def clear_staging(home: Path, case_id: str, name: str) -> None:
-    """Remove staging files of a report that runs before this one left behind (a crash before
-    their commit). The caller holds the case's lease: no live run stages that report."""
-    for stale in (home / "reports" / case_id / STAGING_DIR).glob(f"{name}.*.docx"):
-        stale.unlink(missing_ok=True)
+    """Remove staging files of a report (and of its PDF copy) that runs before this one left
+    behind (a crash before their commit). The caller holds the case's lease: no live run
+    stages that report."""
+    staging = home / "reports" / case_id / STAGING_DIR
+    for suffix in ("docx", "pdf"):
+        for stale in staging.glob(f"{name}.*.{suffix}"):
+            stale.unlink(missing_ok=True)
+
+
+def place_file(home: Path, staged: Path, relative: str) -> None:
+    """Move a staged file to its final path (same file system: atomic)."""
+    final = home / relative
+    final.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(staged, final)
+    with contextlib.suppress(OSError):  # the staging folder, once no other run stages there
+        staged.parent.rmdir()
 
 
 def _place_report(home: Path, report: ReportFile) -> None:
-    final = home / report.path
-    final.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(report.staged, final)
-    with contextlib.suppress(OSError):  # the staging folder, once no other run stages there
-        report.staged.parent.rmdir()
+    place_file(home, report.staged, report.path)
+    if report.pdf is not None:
+        place_file(home, report.pdf.staged, report.pdf.path)
 
 
 def commit_gate(db: Database, settings: Settings, commit: GateCommit) -> lifecycle.Transition:
@@ -235,11 +281,7 @@ def commit_gate(db: Database, settings: Settings, commit: GateCommit) -> lifecyc
         if commit.workload is not None:
             _check_workload(db, session, case.id, commit.workload)
         if commit.report is not None:
-            r = commit.report
-            rows.append(ReportRecord(case_id=case.id, gate=gate, round=commit.round,
-                                     path=r.path, sha256=r.sha256, size=r.size,
-                                     template_version=r.template_version, lang=r.lang,
-                                     created_at=now))
+            rows.append(commit.report.manifest_row(case.id, gate, commit.round, now))
         if commit.decision is not None:
             d = commit.decision
             store_snapshot(db, session, d)
@@ -276,11 +318,7 @@ def commit_gate(db: Database, settings: Settings, commit: GateCommit) -> lifecyc
                                     if seat.role in VOTING_ROLES else None)
         rows += [InjuryScenario(case_id=case.id, created_at=now, **s) for s in commit.scenarios]
         for amendment in commit.amendments:
-            rows.append(ReportRecord(case_id=case.id, gate=amendment.gate, round=amendment.round,
-                                     path=amendment.path, sha256=amendment.sha256,
-                                     size=amendment.size,
-                                     template_version=amendment.template_version,
-                                     lang=amendment.lang, created_at=now))
+            rows.append(amendment.manifest_row(case.id, amendment.gate, amendment.round, now))
         for row in rows:
             session.add(row)
         session.flush()
@@ -301,6 +339,7 @@ def commit_gate(db: Database, settings: Settings, commit: GateCommit) -> lifecyc
                      detail={"gate": gate, "round": commit.round, "next_gate": case.gate,
                              "state": case.state,
                              "report": commit.report.path if commit.report else None,
+                             **(commit.report.audit_detail() if commit.report else {}),
                              **commit.audit_detail})
         # Last, holding the row lock and the lease: nothing can commit this gate meanwhile.
         for placed in (*commit.amendments, *([commit.report] if commit.report else [])):
@@ -321,16 +360,15 @@ def record_owed_report(db: Database, settings: Settings, case_id: str, owner: st
         if session.exec(select(ReportRecord.id).where(
                 ReportRecord.case_id == case_id, ReportRecord.gate == report.gate,
                 ReportRecord.round == report.round)).first() is not None:
-            report.staged.unlink(missing_ok=True)
+            for staged in report.staged_files():
+                staged.unlink(missing_ok=True)
             return False
-        row = ReportRecord(case_id=case_id, gate=report.gate, round=report.round,
-                           path=report.path, sha256=report.sha256, size=report.size,
-                           template_version=report.template_version, lang=report.lang,
-                           created_at=utcnow())
+        row = report.manifest_row(case_id, report.gate, report.round, utcnow())
         session.add(row)
         session.flush()
         audit.append(db, session, actor=actor, action="report.rendered", case_id=case_id,
                      rows=[row], detail={"gate": report.gate, "round": report.round,
-                                         "report": report.path, "owed_by": "bulk triage"})
+                                         "report": report.path, **report.audit_detail(),
+                                         "owed_by": "bulk triage"})
         _place_report(settings.home, report)
     return True

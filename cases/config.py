@@ -33,6 +33,7 @@ class Smtp:
 
 DEPARTMENTS_FILE = Path(__file__).with_name("departments.yaml")
 DEFAULT_LAUNCH_CONCURRENCY = 4
+PDF_ARCHIVE_MODES = ("auto", "on", "off")
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,9 @@ class Settings:
     web_trusted_proxy: str = ""
     # How many cases opened by imports may have a flow run going at once (cases/intake_queue.py).
     launch_concurrency: int = DEFAULT_LAUNCH_CONCURRENCY
+    # A PDF copy of each report beside its .docx (reports/archive.py): auto when LibreOffice
+    # is installed, on (required: refused at start without it), or off.
+    pdf_archive: str = "auto"
 
     @property
     def imports_dir(self) -> Path:
@@ -119,6 +123,7 @@ class Settings:
             "RISKGATE_PREFECT_PORT": str(self.prefect_port),
             "RISKGATE_WEB_URL": self.public_url,
             "RISKGATE_DEPARTMENTS": str(self.departments_file),
+            "RISKGATE_PDF_ARCHIVE": self.pdf_archive,
         }
 
 
@@ -158,6 +163,23 @@ def _smtp(env: Mapping[str, str]) -> Smtp:
                 starttls=starttls == "on")
 
 
+def _pdf_archive(env: Mapping[str, str]) -> str:
+    """auto, on or off; `on` without LibreOffice is refused here, at start, rather than as a
+    report without its PDF later."""
+    mode = (env.get("RISKGATE_PDF_ARCHIVE") or "auto").strip().lower()
+    if mode not in PDF_ARCHIVE_MODES:
+        raise InvalidInput(f"RISKGATE_PDF_ARCHIVE={mode[:20]!r}: expected auto, on or off")
+    if mode == "on":
+        from reports.archive import soffice_path  # stdlib only; reports needs nothing of cases
+
+        if soffice_path() is None:
+            raise InvalidInput("RISKGATE_PDF_ARCHIVE=on, but LibreOffice is not installed (no "
+                               "soffice or libreoffice on PATH): install it (Debian: "
+                               "libreoffice-writer-nogui) or set RISKGATE_PDF_ARCHIVE=auto or "
+                               "off")
+    return mode
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
     home = Path(env.get("RISKGATE_HOME") or "var").expanduser().resolve()
@@ -192,4 +214,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         departments_file=Path(env.get("RISKGATE_DEPARTMENTS") or DEPARTMENTS_FILE).expanduser(),
         web_trusted_proxy=(env.get("RISKGATE_WEB_TRUSTED_PROXY") or "").strip(),
         launch_concurrency=int(concurrency_text),
+        pdf_archive=_pdf_archive(env),
     )

@@ -285,6 +285,11 @@ class ReportRecord(SQLModel, table=True):
     template_version: str
     lang: str
     created_at: datetime = _when()
+    # Its PDF archive copy (reports/archive.py; migration 0006): written with the report, or
+    # later by `riskgate report archive`; none when LibreOffice was missing or failed.
+    pdf_path: str | None = None  # relative to RISKGATE_HOME
+    pdf_sha256: str | None = None
+    pdf_size: int | None = None
 
 
 class InjuryScenario(SQLModel, table=True):

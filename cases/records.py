@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-DIGEST_VERSION = "v2"
+DIGEST_VERSION = "v3"  # v3: a report's PDF copy (0006)
 FIELD_DIGEST_LENGTH = 12
 
 
@@ -92,9 +92,15 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("lab", "labresult", "id", (
         "id", "case_id", "item", "standard", "result", "value", "laboratory", "source",
         "recorded_at"), False, ("case_id", "item")),
+    # its PDF copy (migration 0006, digest v3) may be added after the row was written, by
+    # `riskgate report archive`, with its own event; nothing else of a manifest row changes
     Kind("report", "reportrecord", "id", (
         "id", "case_id", "gate", "round", "path", "sha256", "size", "template_version", "lang",
-        "created_at"), False, ("case_id", "path")),
+        "created_at", "pdf_path", "pdf_sha256", "pdf_size"), False, ("case_id", "path"),
+        earlier=tuple((version, ("id", "case_id", "gate", "round", "path", "sha256", "size",
+                                 "template_version", "lang", "created_at"))
+                      for version in ("v1", "v2")),
+        movable=("pdf_path", "pdf_sha256", "pdf_size")),
     Kind("expert", "expert", "id", (
         "id", "name", "affiliation", "seniority", "categories", "hazards", "conflicts",
         "active", "email", "group", "region", "lab_methods", "max_open_seats", "unavailable",

@@ -43,7 +43,8 @@ def case_summary(dossier: Dossier, home: Path) -> dict:
                     for r in dossier.signal_rows],
         "home": str(home),
         "reports": [{"gate": r.gate, "round": r.round, "path": r.path, "sha256": r.sha256,
-                     "template_version": r.template_version}
+                     "template_version": r.template_version, "pdf_path": r.pdf_path,
+                     "pdf_sha256": r.pdf_sha256}
                     for r in dossier.reports],
         "opened_by": case.opened_by,
         "created_at": case.created_at.isoformat(),

@@ -29,6 +29,8 @@ class DeploymentSpec:
     tags: tuple[str, ...]
     interval: float | None = None  # seconds between scheduled runs, if scheduled
     concurrency: dict | None = None  # prefect.yaml's concurrency_limit (limit, strategy)
+    cron: str | None = None  # a cron schedule instead (the bulletin: 1st and 16th)
+    timezone: str | None = None  # the cron's time zone (IANA name)
 
     @property
     def module(self) -> str:
@@ -70,11 +72,14 @@ def load_specs(path: Path = PREFECT_YAML) -> list[DeploymentSpec]:
     specs = []
     for d in raw["deployments"]:
         intervals = [s["interval"] for s in d.get("schedules") or () if "interval" in s]
+        crons = [s for s in d.get("schedules") or () if "cron" in s]
         specs.append(DeploymentSpec(name=d["name"], entrypoint=d["entrypoint"],
                                     description=" ".join(str(d.get("description", "")).split()),
                                     tags=tuple(d.get("tags", ())),
                                     interval=float(intervals[0]) if intervals else None,
-                                    concurrency=d.get("concurrency_limit")))
+                                    concurrency=d.get("concurrency_limit"),
+                                    cron=str(crons[0]["cron"]) if crons else None,
+                                    timezone=crons[0].get("timezone") if crons else None))
     return specs
 
 
@@ -88,6 +93,7 @@ def spec_for(entrypoint: str) -> DeploymentSpec:
 CASE_ENTRYPOINT = "flows/case_flow.py:advance_case"
 SWEEP_ENTRYPOINT = "flows/sweep_flow.py:sweep"
 ESCALATION_ENTRYPOINT = "flows/escalation_flow.py:escalation_watch"  # daily
+BULLETIN_ENTRYPOINT = "flows/bulletin_flow.py:bulletin"  # the 1st and 16th
 
 
 def case_deployment_name() -> str:
@@ -104,6 +110,7 @@ def served_deployments() -> list:
 
     from prefect.client.schemas.objects import ConcurrencyLimitConfig
     from prefect.deployments.runner import EntrypointType
+    from prefect.schedules import Cron
 
     deployments = []
     for spec in load_specs():
@@ -112,8 +119,9 @@ def served_deployments() -> list:
                 and spec.entrypoint == SWEEP_ENTRYPOINT:
             interval = float(os.environ[SWEEP_SECONDS_ENV])
         limit = (ConcurrencyLimitConfig(**spec.concurrency) if spec.concurrency else None)
+        cron = Cron(spec.cron, timezone=spec.timezone) if spec.cron else None
         deployments.append(spec.load_flow().to_deployment(
             name=spec.name, description=spec.description, tags=list(spec.tags),
-            entrypoint_type=EntrypointType.MODULE_PATH, interval=interval,
+            entrypoint_type=EntrypointType.MODULE_PATH, interval=interval, schedule=cron,
             concurrency_limit=limit))
     return deployments

@@ -24,6 +24,7 @@ from datetime import datetime
 import httpx
 
 from cases.config import Settings
+from cases.errors import InvalidInput
 from cases.secret_files import owner_only_secret
 from flows.deployments import PREFECT_YAML
 from flows.processes import (
@@ -38,6 +39,8 @@ from flows.processes import (
     stop,
     wait_until_healthy,
 )
+from reports.render import TemplateError
+from reports.template_check import check_templates
 
 SERVER_START_TIMEOUT = 120.0
 RUNNER_READY_TIMEOUT = 90.0
@@ -251,8 +254,18 @@ def _ensure_runner(settings: Settings, say: Callable[[str], None]) -> str:
                      f"{RUNNER_READY_TIMEOUT:.0f} s (log: {settings.logs_dir / 'runner.log'})")
 
 
+def check_report_templates() -> None:
+    """Refuse to start with a report template that would fail at its gate (RISKGATE_TEMPLATES:
+    a centre's restyled copies), naming the file and the tag."""
+    try:
+        check_templates()
+    except TemplateError as exc:
+        raise InvalidInput(f"report template refused: {exc}") from None
+
+
 def ensure_stack(settings: Settings, say: Callable[[str], None] = lambda _: None) -> Stack:
     """Start or reuse the Prefect server and the runner; return where the UI is."""
+    check_report_templates()
     server = _ensure_server(settings, say)
     runner = _ensure_runner(settings, say)
     return Stack(api_url=settings.api_url, ui_url=settings.api_url.removesuffix("/api"),

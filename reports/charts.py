@@ -17,8 +17,9 @@ from functools import cache
 import matplotlib
 
 matplotlib.use("Agg")  # no display on servers; must precede pyplot
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib import font_manager  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib import font_manager
+from matplotlib.ticker import MaxNLocator
 
 # Faces that draw Chinese, in order of preference: Debian's fonts-noto-cjk, then Windows/macOS.
 CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Source Han Sans SC", "Microsoft YaHei",
@@ -79,6 +80,9 @@ def bar_chart(labels: Sequence[str], values: Sequence[float], *, title: str = ""
             axes.set_xticks(positions, labels)
         if values:
             axes.bar_label(bars, labels=[_number(v) for v in values], padding=2)
+        if all(float(v).is_integer() for v in values):  # counts: no tick at 0.25 of a case
+            (axes.xaxis if horizontal else axes.yaxis).set_major_locator(
+                MaxNLocator(integer=True))
         if title:
             axes.set_title(title)
         axes.margins(x=0.05, y=0.12)

@@ -28,6 +28,8 @@ CONTEXT: dict[str, frozenset[str]] = {
     "follow_up": GATE_COMMON | {"actions", "notices", "closed_by_staff"},
     "closure": GATE_COMMON | {"gates", "reports", "final", "signals", "actions", "approval"},
     "catalogue": PERIODIC_COMMON | {"c", "budget", "rules", "categories", "pairs", "plan"},
+    "bulletin": PERIODIC_COMMON | {"b", "breakdown", "escalations", "charts"},
+    "special": PERIODIC_COMMON | {"s", "cases"},
 }
 
 # Every report must show these (DESIGN.md, "What every gate report carries"): whose case, which

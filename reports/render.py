@@ -17,8 +17,9 @@ import hashlib
 import io
 import os
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -128,6 +129,40 @@ def template_version(name: str, lang: Lang = "zh", root: Path | None = None) -> 
     return load_template(name, lang, root)[1].version
 
 
+# The template being rendered in this thread or task, for the `image` filter (a picture is
+# added to the document being rendered; the environment itself is shared and cached).
+_rendering: ContextVar[DocxTemplate] = ContextVar("rendering")
+
+
+def _image(chart: Chart | None) -> Any:
+    if chart is None:
+        return None
+    return InlineImage(_rendering.get(), io.BytesIO(chart.png), width=Cm(chart.width_cm))
+
+
+@cache
+def _patched(xml: str) -> str:
+    """docxtpl's clean-up of a part's XML into a Jinja2 source (it reads nothing but `xml`)."""
+    return DocxTemplate.patch_xml(None, xml)  # type: ignore[arg-type]
+
+
+class _Template(DocxTemplate):
+    """A DocxTemplate whose XML clean-up is done once per template version, not per report."""
+
+    def patch_xml(self, src_xml: str) -> str:
+        return _patched(src_xml)
+
+
+@cache
+def _environment(lang: Lang) -> Any:
+    """One environment per language with its compiled templates kept: compiling a report's
+    XML is most of a render's time, and the same template gives the same source."""
+    environment = make_environment(lang)
+    environment.filters["image"] = _image
+    environment.from_string = lru_cache(maxsize=128)(environment.from_string)  # type: ignore
+    return environment
+
+
 def render_report(name: str, context: Mapping[str, Any], *, lang: Lang, out_path: Path,
                   templates_dir: Path | None = None) -> RenderedReport:
     """Render report `name` with `context` into a .docx at `out_path` (atomically).
@@ -153,19 +188,14 @@ def render_report(name: str, context: Mapping[str, Any], *, lang: Lang, out_path
               "issued_on": format_date(generated_at, lang),
               "report_identity": f"{context['case_id']} · {name} · {loaded.version}"}
 
-    template = DocxTemplate(io.BytesIO(loaded.data))
-    environment = make_environment(lang)
-
-    def image(chart: Chart | None) -> Any:
-        if chart is None:
-            return None
-        return InlineImage(template, io.BytesIO(chart.png), width=Cm(chart.width_cm))
-
-    environment.filters["image"] = image
+    template = _Template(io.BytesIO(loaded.data))
+    token = _rendering.set(template)
     try:
-        template.render(values, jinja_env=environment)
+        template.render(values, jinja_env=_environment(lang))
     except Exception as exc:
         raise TemplateError(f"{path}: {type(exc).__name__}: {exc}") from exc
+    finally:
+        _rendering.reset(token)
     set_properties(template.docx, lang=lang, title=title, properties={
         "created": generated_at, "modified": generated_at,
         "subject": f"{context['case_id']} · {gate_name}",

@@ -21,8 +21,8 @@ import jinja2
 
 from reports.i18n import Catalog
 from rules.domain import Lang, domain
-from rules.schema import fact_field
 from rules.risk_matrix import BAND_LABELS, LEVEL_NAMES
+from rules.schema import fact_field
 
 NONE_TEXT = "—"
 REPORT_TIMEZONE = ZoneInfo("Asia/Shanghai")
@@ -216,6 +216,20 @@ def make_environment(lang: Lang) -> jinja2.Environment:
             shown.append(f"{label} [{key}] = {text}" + (f" [{codes}]" if codes else ""))
         return "; ".join(shown)
 
+    def exclusion_detail(detail: str, reason: str) -> str | None:
+        """Why an expert was kept off the panel, in words (experts/conflicts.py writes the
+        codes it matched as `wanted:<category>,<hazard>…` and `open_seats:<n>/<cap>`)."""
+        kind, _, value = detail.partition(":")
+        if reason == "no_expertise" and kind == "wanted":
+            category, *hazards = value.split(",")
+            wanted = [_vocabulary("categories").name(category, lang),
+                      *(_vocabulary("hazards").name(h, lang) for h in hazards)]
+            return catalog.t("panel.wanted", wanted=_joined(wanted, catalog))
+        if reason == "workload_cap" and kind == "open_seats":
+            seats, _, cap = value.partition("/")
+            return catalog.t("panel.open_seats", seats=seats, cap=cap)
+        return detail or None
+
     def measure_attr(code: str, attr: str) -> str:
         """A measure's meaning or lead party from rules/domain.yaml, in the report language."""
         return domain().measures.attr(code, f"{attr}_{lang}")
@@ -226,6 +240,6 @@ def make_environment(lang: Lang) -> jinja2.Environment:
     env.filters.update(
         name=name, names=names, level=level, band=band, dt=format_datetime, yesno=yesno,
         pct=format_percent, num=format_number, fact=fact, outcome=outcome, kv=kv,
-        measure_attr=measure_attr,
+        measure_attr=measure_attr, exclusion_detail=exclusion_detail,
     )
     return env

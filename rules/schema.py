@@ -98,7 +98,8 @@ def _shared_fields() -> tuple[FieldSpec, ...]:
         FieldSpec("category", "enum", "product category", vocabulary="categories"),
         FieldSpec("hazards", "enum_list", "hazards reported (Safety Gate risk types)",
                   vocabulary="hazards"),
-        FieldSpec("target_users", "enum", "who the product is meant for", vocabulary="target_users"),
+        FieldSpec("target_users", "enum", "who the product is meant for",
+                  vocabulary="target_users"),
         FieldSpec("vulnerable_users", "bool",
                   "vulnerable users exposed (children, elderly, reduced capabilities)"),
         FieldSpec("injuries", "int", "people injured, as reported"),
@@ -109,7 +110,8 @@ def _shared_fields() -> tuple[FieldSpec, ...]:
         FieldSpec("imported", "bool", "the product is imported"),
         FieldSpec("sale_channel", "enum", "where it is sold", vocabulary="sale_channels"),
         FieldSpec("on_market", "bool", "still offered for sale"),
-        FieldSpec("credit_class", "enum", "enterprise credit-risk class", vocabulary="credit_classes"),
+        FieldSpec("credit_class", "enum", "enterprise credit-risk class",
+                  vocabulary="credit_classes"),
         FieldSpec("violations_3y", "int", "the enterprise's recorded violations, last 3 years"),
     )
 

@@ -19,6 +19,9 @@ os.environ.pop("PREFECT_API_KEY", None)
 for name in ("RISKGATE_HOME", "RISKGATE_DATABASE_URL", "RISKGATE_LANG", "RISKGATE_PREFECT_PORT",
              "RISKGATE_FAILPOINTS"):
     os.environ.pop(name, None)
+# LibreOffice takes about a second per report: no PDF copies unless a test asks for them
+# (tests/flows/test_pdf_archive.py); processes the tests start inherit this.
+os.environ["RISKGATE_PDF_ARCHIVE"] = "off"
 
 import pytest  # noqa: E402
 import sqlalchemy as sa  # noqa: E402

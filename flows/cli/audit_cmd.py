@@ -42,11 +42,11 @@ def verify(
     result = verify_trail(db(current), current.home, anchor=anchor)
     if as_json:
         print_json({"ok": result.ok, "events": result.events, "records": result.records,
-                    "reports": result.reports, "head": result.head,
+                    "reports": result.reports, "pdfs": result.pdfs, "head": result.head,
                     "problems": result.problems})
     else:
         console.print(f"{result.events} audit events, {result.records} records, "
-                      f"{result.reports} reports checked")
+                      f"{result.reports} reports ({result.pdfs} with a PDF copy) checked")
         for problem in result.problems:
             console.print(f"✗ {problem}", style="red", markup=False, highlight=False)
     if not result.ok:

@@ -15,7 +15,6 @@ from experts.aggregation import next_step
 from experts.assessment import AssessmentSummary, round_results
 from experts.notices import notice
 from experts.protocol import Protocol
-from reports.figures import assessment_figures
 from flows.gates.common import (
     SYSTEM_ACTOR,
     StepContext,
@@ -24,6 +23,7 @@ from flows.gates.common import (
     lang_of,
     write_report,
 )
+from reports.figures import assessment_figures
 from rules.risk_matrix import BAND_LABELS
 
 

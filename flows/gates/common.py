@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from cases import failpoints, lifecycle
@@ -62,6 +63,15 @@ def _header(d: Dossier) -> dict:
             "risk_level": case.risk_level}
 
 
+def gate_context(d: Dossier, gate: str, round_no: int, actor: str, generated_at: datetime,
+                 context: dict[str, Any]) -> dict[str, Any]:
+    """What every gate report is rendered with: the case header, who and when, then the
+    gate's own content."""
+    return {"case": _header(d), "case_id": d.case.id, "gate": gate, "round": round_no,
+            "generated_at": generated_at, "actor": actor, "launched_by": d.case.opened_by,
+            **context}
+
+
 def write_report(ctx: StepContext, d: Dossier, gate: str, round_no: int, actor: str,
                  **context: Any) -> ReportFile:
     """Render the gate's report into this run's staging file, with its PDF copy when
@@ -73,11 +83,8 @@ def write_report(ctx: StepContext, d: Dossier, gate: str, round_no: int, actor: 
     staged = (ctx.settings.home / "reports" / d.case.id / STAGING_DIR
               / f"{name}.{uuid.uuid4().hex[:12]}.docx")
     staged.parent.mkdir(parents=True, exist_ok=True)
-    rendered = render_report(
-        gate,
-        {"case": _header(d), "case_id": d.case.id, "gate": gate, "round": round_no,
-         "generated_at": utcnow(), "actor": actor, "launched_by": d.case.opened_by, **context},
-        lang=d.case.lang, out_path=staged)
+    rendered = render_report(gate, gate_context(d, gate, round_no, actor, utcnow(), context),
+                             lang=d.case.lang, out_path=staged)
     copy = stage_copy(ctx.settings, staged, relative)
     return ReportFile(path=relative, staged=staged, sha256=rendered.sha256, size=rendered.size,
                       template_version=rendered.template_version, lang=d.case.lang,

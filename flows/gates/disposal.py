@@ -18,7 +18,6 @@ from cases.models import Case
 from cases.models_oversight import DisposalReview
 from cases.store import Dossier
 from experts.assessment import AssessmentSummary
-from reports.figures import side_by_side
 from flows.gates.common import (
     SYSTEM_ACTOR,
     StepContext,
@@ -28,6 +27,7 @@ from flows.gates.common import (
     write_report,
 )
 from flows.gates.decisions import decision_record, rulebook_in_force, rulebook_info
+from reports.figures import side_by_side
 from rules.decisions import decide_disposal
 
 

@@ -93,6 +93,17 @@ def routes(web: Web) -> APIRouter:
         return FileResponse(path, filename=path.name, media_type=(
             "application/vnd.openxmlformats-officedocument.wordprocessingml.document"))
 
+    @router.get("/console/cases/{case_id}/reports/{report_id}/pdf")
+    def report_pdf(request: Request, case_id: str, report_id: int,
+                   who: Visitor = web.need[Action.READ_CASES]) -> Response:
+        """The report's PDF archive copy, to whoever may read the .docx."""
+        try:
+            record = auditor.find_report(db, case_id, report_id)
+            path = auditor.report_pdf_file(settings.home, record)
+        except NotFound:
+            return web.message(request, "ui.not_found", 404, who=who)
+        return FileResponse(path, filename=path.name, media_type="application/pdf")
+
     async def post(request: Request, who: Visitor, case_id: str, tasks: BackgroundTasks,
                    work: Work, done: str, form: str, limit: int = 64_000) -> Response:
         """Check the post, run `work` in the thread pool, start what it claimed, and go back

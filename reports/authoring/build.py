@@ -36,7 +36,6 @@ from reports.authoring.outline import (
     Inline,
     Outline,
     Paragraph,
-    Row,
     RowControl,
     Span,
     Table,

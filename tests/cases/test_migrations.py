@@ -28,6 +28,7 @@ from cases.views import case_summary
 from flows import gates
 from flows.cli import main
 from tests.helpers import APPROVER, archetypes, complete_actions, score_round
+from tests.tools import require_tool
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "baseline_store"
 
@@ -136,6 +137,55 @@ def test_an_upgraded_case_waiting_for_scores_goes_on_to_closure(settings):
     assert [r.gate for r in dossier.reports][-4:] == ["assessment", "disposal", "follow_up",
                                                       "closure"]
     assert audit.verify(db, settings.home).ok
+
+
+def manifest_rows(url: str) -> list[dict]:
+    raw = Database(url)
+    try:
+        with raw.engine.connect() as conn:
+            return [dict(row) for row in conn.execute(
+                sa.text("SELECT * FROM reportrecord ORDER BY id")).mappings()]
+    finally:
+        raw.dispose()
+
+
+def at_0005_with_reports(settings) -> list[dict]:
+    """The baseline store upgraded to 0005 (before PDF copies): its manifest rows."""
+    load_baseline(settings.database_url, settings.home)
+    raw = Database(settings.database_url)
+    schema.upgrade(raw, to="0005")
+    raw.dispose()
+    rows = manifest_rows(settings.database_url)
+    assert rows and "pdf_path" not in rows[0]
+    return rows
+
+
+def test_a_store_at_0005_upgrades_keeping_every_report_row_without_a_pdf(settings, capsys):
+    before = at_0005_with_reports(settings)
+    code, out, _ = run(capsys, "db", "upgrade")
+    assert code == 0 and f"from revision 0005 to {schema.head_revision()}" in out
+    after = manifest_rows(settings.database_url)
+    assert [{k: v for k, v in row.items() if not k.startswith("pdf_")} for row in after] == before
+    assert {(row["pdf_path"], row["pdf_sha256"], row["pdf_size"]) for row in after} == {
+        (None, None, None)}
+    result = audit.verify(database(settings.database_url), settings.home)
+    assert result.ok, result.problems
+    assert (result.reports, result.pdfs) == (len(before), 0)
+
+
+def test_reports_from_before_0006_get_their_pdf_copies_from_report_archive(settings, capsys):
+    """Their manifest rows were recorded under an older digest; the archive's own event
+    records them with their PDF, and the whole store still verifies."""
+    require_tool("soffice")
+    before = at_0005_with_reports(settings)
+    schema.upgrade(Database(settings.database_url))
+    code, out, err = run(capsys, "report", "archive", "--json")
+    assert (code, err) == (0, "")
+    assert json.loads(out)["archived"] == len(before)
+    db = database(settings.database_url)
+    result = audit.verify(db, settings.home)
+    assert result.ok, result.problems
+    assert result.pdfs == len(before)
 
 
 def test_a_store_created_before_migrations_is_stamped_and_upgraded(settings, capsys):

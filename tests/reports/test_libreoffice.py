@@ -23,8 +23,8 @@ from cases.store import load_dossier
 from cases.submissions import record_lab_results
 from flows import gates
 from reports import catalogue as catalogue_files
-from reports.i18n import Catalog
 from reports.authoring.build import outline_names
+from reports.i18n import Catalog
 from tests.helpers import advance_with_people, open_archetype, sample_signal
 from tests.tools import require_tool
 

@@ -27,6 +27,7 @@ ROUTES: dict[tuple[str, str], set[str]] = {
     ("POST", "/console/cases"): STAFF,
     ("GET", CASE): READERS,
     ("GET", CASE + "/reports/{report_id}"): READERS,
+    ("GET", CASE + "/reports/{report_id}/pdf"): READERS,
     ("POST", CASE + "/launch"): STAFF,
     ("POST", CASE + "/scenarios"): STAFF,
     ("POST", CASE + "/information"): STAFF,
