@@ -179,7 +179,7 @@ def write(catalogue: Any, plan: Sequence[Any], *, out_dir: Path, lang: Lang, bud
           overwrite: bool = False) -> Written:
     """Write the catalogue's files under `out_dir` (see the module docstring)."""
     targets = paths(out_dir, catalogue.period.label, lang)
-    version = template_version(TEMPLATE)
+    version = template_version(TEMPLATE, lang)
     kept = None if overwrite else _kept(targets, catalogue.data_hash, budget, version)
     if kept is not None:
         return Written(**{k: targets[k] for k in ("docx", "csv", "plan_csv", "manifest")},

@@ -182,7 +182,9 @@ def render_report(name: str, context: Mapping[str, Any], *, lang: Lang, out_path
     catalog = Catalog.load(lang)
     generated_at = as_datetime(context["generated_at"])
     gate_name = catalog.t(f"gate.{context['gate']}")
-    title = catalog.t("report.title", gate_name=gate_name)
+    # A periodic report may have a title of its own ("…半月报", not "半月报报告").
+    title = (catalog.t(f"report.titles.{name}") if f"report.titles.{name}" in catalog.keys()
+             else catalog.t("report.title", gate_name=gate_name))
     values = {**context, "template_version": loaded.version, "gate_name": gate_name,
               "report_title": title, "issuer": issuer(lang),
               "issued_on": format_date(generated_at, lang),

@@ -53,7 +53,8 @@ app.add_typer(audit_cmd.app, name="audit", help="Verify the audit trail and repo
 app.add_typer(db_cmd.app, name="db", help="The case store's schema (migrations).")
 app.add_typer(intake_cmd.app, name="intake",
               help="Import signal files at volume, check mappings, launch the queue.")
-app.add_typer(report_cmd.app, name="report", help="Periodic reports: the risk product catalogue.")
+app.add_typer(report_cmd.app, name="report",
+              help="Catalogue, semi-monthly bulletin, special report; PDF copies, templates.")
 app.command(name="sweep")(sweep_cmd.sweep)
 app.command(name="demo")(demo_cmd.demo)
 app.command(name="web")(portal_cmd.web)

@@ -155,14 +155,13 @@ def _files_error(exc: Exception, what: str) -> Exception:
 
 
 def produce_bulletin(current: Settings, period: catalogue_mod.Period, *, lang: Lang,
-                     out: Path | None = None, overwrite: bool = False,
-                     generated_by: str | None = None) -> dict[str, Any]:
-    """Compute, write and describe one bulletin (what `--json` prints; the flow's result)."""
+                     out: Path | None = None, overwrite: bool = False) -> dict[str, Any]:
+    """Compute, write and describe one bulletin (what `--json` prints)."""
     found = bulletin_mod.bulletin(db(current), period)
     try:
         written = bulletin_files.write(
             found, out_dir=_out_dir(current, out, "bulletins"), lang=lang,
-            generated_at=utcnow(), generated_by=generated_by or local_actor(),
+            generated_at=utcnow(), generated_by=local_actor(),
             overwrite=overwrite)
     except (outputs.OutputExists, OSError) as exc:
         raise _files_error(exc, "bulletin") from None
@@ -207,7 +206,7 @@ def bulletin(
 @app.command("special")
 def special(
     cases: Annotated[list[str], typer.Argument(help="Case ids (one case or a cluster).",
-                                               show_default=False)],
+                                               metavar="CASE", show_default=False)],
     lang: Annotated[str | None, typer.Option(help="Report language: zh (default) or en.")]
     = None,
     out: Annotated[Path | None, typer.Option(

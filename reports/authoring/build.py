@@ -296,6 +296,8 @@ def _block(document: DocxDocument, block: Block, layout: Layout, usable: int) ->
     elif isinstance(block, Image):
         paragraph = document.add_paragraph()
         paragraph.alignment = WD_ALIGN_PARAGRAPH.CENTER
+        # An exact line pitch (the zh body's) would show only a strip of the picture.
+        paragraph.paragraph_format.line_spacing_rule = WD_LINE_SPACING.SINGLE
         _run(paragraph, "{{ " + block.expression + " }}", layout.body)
     elif isinstance(block, Table):
         _table(document, block, layout, usable)

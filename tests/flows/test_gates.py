@@ -16,6 +16,7 @@ from cases.signals import LabResultIn
 from cases.submissions import record_lab_results
 from flows import gates
 from reports.extract import docx_text
+from rules.domain import domain
 from rules.rulebook import current_rulebook
 from tests.helpers import (
     APPROVER,
@@ -82,7 +83,10 @@ def test_triage_and_disposal_reports_explain_the_decision(settings, db, roster):
     assert triage.fired[0] == "T101"
     assert "T101" in triage_text and book.by_id["T101"].title["zh"] in triage_text
     assert f"triage 1.1.0 · SHA-256 {book.sha256}" in triage_text
-    assert "target_users=infants; hazards=choking" in triage_text
+    # The values the rule tested: label [code] = words [value code], codes for the auditor.
+    words = domain()
+    assert (f"目标使用人群 [target_users] = {words.target_users.name('infants', 'zh')} [infants]; "
+            f"危害类型 [hazards] = {words.hazards.name('choking', 'zh')} [choking]") in triage_text
     assert "durable-rules 2.0.28" in triage_text
     disposal_text = docx_text(report_path(settings, dossier, "disposal"))
     decision = dossier.decision("disposal")

@@ -19,6 +19,7 @@ from cases.errors import InvalidInput
 from reports import outputs
 from reports import special as files
 from reports.extract import docx_text
+from reports.i18n import Catalog
 from rules.domain import domain
 from tests.helpers import advance_with_people, open_archetype
 from tests.reports.test_bulletin_files import leaked_codes, run, table_rows
@@ -61,10 +62,9 @@ def test_special_report_of_a_closed_case_and_a_new_one(settings, db, two_cases, 
         assert [row[0] for row in overview[1:]] == list(ids)
         row = overview[1 + ids.index(closed)]
         assert row[2] == vocab.categories.name("toys", lang)
-        assert row[5] == "、".join(vocab.measures.name(m, lang)
-                                   for m in first["disposal"]["decided"]) if lang == "zh" \
-            else row[5] == ", ".join(vocab.measures.name(m, lang)
-                                     for m in first["disposal"]["decided"])
+        separator = Catalog.load(lang).t("format.list_separator")
+        assert row[5] == separator.join(vocab.measures.name(m, lang)
+                                        for m in first["disposal"]["decided"])
         assert overview[1 + ids.index(opened)][3] == ("未评估" if lang == "zh"
                                                       else "Not assessed")
         text = docx_text(written.docx)
