@@ -28,6 +28,7 @@ import hashlib
 import os
 import re
 import time
+import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -40,7 +41,14 @@ from sqlmodel import Session, col, select
 from cases import records
 from cases.db import Database
 from cases.errors import InvalidInput
-from cases.models import STAGING_DIR, AuditEvent, Case, ReportRecord, utcnow
+from cases.models import (
+    STAGING_DIR,
+    AuditEvent,
+    Case,
+    ReportRecord,
+    data_path_of,
+    utcnow,
+)
 
 GENESIS = "0" * 64
 COMMIT_GRACE_SECONDS = 1.0
@@ -141,6 +149,7 @@ class Verification:
     records: int = 0
     reports: int = 0
     pdfs: int = 0  # reports' PDF archive copies checked
+    data: int = 0  # reports' data files checked against the data hash each report carries
     head: str | None = None  # "seq:hash" of the last event
     problems: list[str] = field(default_factory=list)
 
@@ -344,6 +353,36 @@ def _check_file(home: Path, relative: str, sha256: str | None, where: str,
                                f"manifest {str(sha256)[:12]}…)")
 
 
+_DATA_HASH = re.compile(rb"data SHA-256 ([0-9a-f]{64})")
+
+
+def data_hash_in(docx: Path) -> str | None:
+    """The data hash a report carries in its properties (reports/render.py), if any."""
+    try:
+        with zipfile.ZipFile(docx) as package:
+            found = _DATA_HASH.search(package.read("docProps/core.xml"))
+    except (OSError, KeyError, zipfile.BadZipFile):
+        return None
+    return found.group(1).decode() if found else None
+
+
+def _check_data(home: Path, relative: str, where: str, result: Verification,
+                listed: set[Path]) -> None:
+    """The report's data file, when there is one (reports since the Word templates): it must
+    hash to the data hash the report itself carries, which the manifest's digest vouches for."""
+    data = home / data_path_of(relative)
+    if not data.is_file() or data.is_symlink():
+        return
+    listed.add(data)
+    result.data += 1
+    carried = data_hash_in(home / relative)
+    digest = hashlib.sha256(data.read_bytes()).hexdigest()
+    if digest != carried:
+        result.problems.append(f"data {data_path_of(relative)} of {where}: the file was changed "
+                               f"(sha256 {digest[:12]}…, the report carries "
+                               f"{str(carried)[:12]}…)")
+
+
 def _check_reports(snapshot: _Snapshot, home: Path, result: Verification,
                    db: Database | None = None) -> None:
     home = home.resolve()
@@ -354,6 +393,7 @@ def _check_reports(snapshot: _Snapshot, home: Path, result: Verification,
         relative = str(report["path"])
         where = f"report {relative} (case {report['case_id']}, gate {report['gate']})"
         _check_file(home, relative, report["sha256"], where, result, listed)
+        _check_data(home, relative, where, result, listed)
         if report.get("pdf_path"):  # its PDF archive copy (migration 0006)
             result.pdfs += 1
             _check_file(home, str(report["pdf_path"]), report.get("pdf_sha256"),

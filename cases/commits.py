@@ -68,10 +68,11 @@ class SeatsTaken(RiskGateError):
 
 
 @dataclass(frozen=True)
-class PdfCopy:
-    """A report's PDF archive copy, staged like the report until its commit places it."""
+class StagedFile:
+    """A file that goes beside a report — its PDF archive copy, or the data it was rendered
+    from — staged like the report until its commit places it."""
 
-    path: str  # final path, relative to RISKGATE_HOME: the .docx's, ending .pdf
+    path: str  # final path, relative to RISKGATE_HOME: the .docx's, ending .pdf or .json
     staged: Path
     sha256: str
     size: int
@@ -87,11 +88,14 @@ class ReportFile:
     lang: str
     gate: str = ""  # an amendment's own gate and round (a gate's report takes the gate's)
     round: int = 1
-    pdf: PdfCopy | None = None
+    pdf: StagedFile | None = None
     pdf_error: str | None = None  # why the PDF copy could not be made, for the audit event
+    # The canonical JSON it was rendered from (reports/render.report_data): `riskgate audit
+    # rerender` renders it again; its SHA-256 is the data hash the report carries.
+    data: StagedFile | None = None
 
     def staged_files(self) -> list[Path]:
-        return [self.staged, *([self.pdf.staged] if self.pdf else [])]
+        return [self.staged, *(f.staged for f in (self.pdf, self.data) if f)]
 
     def manifest_row(self, case_id: str, gate: str, round_no: int,
                      now: datetime) -> ReportRecord:
@@ -105,9 +109,10 @@ class ReportFile:
 
     def audit_detail(self) -> dict[str, str]:
         """What the audit event adds about the PDF copy (nothing when none was tried)."""
+        data = {"report_data_sha256": self.data.sha256} if self.data else {}
         if self.pdf is not None:
-            return {"report_pdf": self.pdf.path}
-        return {"report_pdf_error": self.pdf_error} if self.pdf_error else {}
+            return {**data, "report_pdf": self.pdf.path}
+        return {**data, **({"report_pdf_error": self.pdf_error} if self.pdf_error else {})}
 
 
 @dataclass(frozen=True)
@@ -231,7 +236,7 @@ def clear_staging(home: Path, case_id: str, name: str) -> None:
     behind (a crash before their commit). The caller holds the case's lease: no live run
     stages that report."""
     staging = home / "reports" / case_id / STAGING_DIR
-    for suffix in ("docx", "pdf"):
+    for suffix in ("docx", "pdf", "json"):
         for stale in staging.glob(f"{name}.*.{suffix}"):
             stale.unlink(missing_ok=True)
 
@@ -247,8 +252,9 @@ def place_file(home: Path, staged: Path, relative: str) -> None:
 
 def _place_report(home: Path, report: ReportFile) -> None:
     place_file(home, report.staged, report.path)
-    if report.pdf is not None:
-        place_file(home, report.pdf.staged, report.pdf.path)
+    for beside in (report.pdf, report.data):
+        if beside is not None:
+            place_file(home, beside.staged, beside.path)
 
 
 def commit_gate(db: Database, settings: Settings, commit: GateCommit) -> lifecycle.Transition:

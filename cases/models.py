@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from pathlib import PurePosixPath
 from typing import Any
 
 import sqlalchemy as sa
@@ -268,6 +269,11 @@ class LabResult(SQLModel, table=True):
     laboratory: str = ""
     source: str  # signal | submitted
     recorded_at: datetime = _when()
+
+
+def data_path_of(relative_docx: str) -> str:
+    """Where a report's data lies: beside it, `<name>.json` (relative to RISKGATE_HOME)."""
+    return str(PurePosixPath(relative_docx).with_suffix(".json"))
 
 
 class ReportRecord(SQLModel, table=True):

@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlmodel import col, select
 
 from cases import audit
-from cases.commits import PdfCopy, place_file
+from cases.commits import StagedFile, place_file
 from cases.db import Database
 from cases.models import ReportRecord
 from cases.store import require_case
@@ -32,7 +32,7 @@ def without_pdf(db: Database, case_id: str | None = None) -> list[ReportRecord]:
         return list(session.exec(query.order_by(col(ReportRecord.id))).all())
 
 
-def record(db: Database, home: Path, report_id: int, copy: PdfCopy, actor: str) -> bool:
+def record(db: Database, home: Path, report_id: int, copy: StagedFile, actor: str) -> bool:
     """Record a report's PDF copy and put the staged file in place; False (the staged file
     removed) if the report has one already."""
     with db.session() as session:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cases import pdf_copies
-from cases.commits import PdfCopy
+from cases.commits import StagedFile
 from cases.config import Settings
 from cases.db import Database
 from cases.errors import InvalidInput
@@ -34,7 +34,7 @@ BATCH = 40  # reports per LibreOffice call: ~1 s start-up shared, a bounded time
 
 @dataclass(frozen=True)
 class StagedCopy:
-    pdf: PdfCopy | None = None
+    pdf: StagedFile | None = None
     error: str | None = None  # why there is none, when one was wanted
 
 
@@ -68,8 +68,8 @@ def _digest(path: Path) -> str:
     return sha.hexdigest()
 
 
-def _copy_of(pdf: Path, relative_docx: str) -> PdfCopy:
-    return PdfCopy(path=pdf_path_of(relative_docx), staged=pdf, sha256=_digest(pdf),
+def _copy_of(pdf: Path, relative_docx: str) -> StagedFile:
+    return StagedFile(path=pdf_path_of(relative_docx), staged=pdf, sha256=_digest(pdf),
                    size=pdf.stat().st_size)
 
 

@@ -75,17 +75,17 @@ def where(warning: Any, lang: Lang) -> str:
     return category or "—"
 
 
-def charts(bulletin: Any, lang: Lang) -> dict[str, Chart]:
-    """Cases opened by channel, by risk level (serious in red) and by measure."""
+def charts(breakdown: Mapping[str, list[dict[str, Any]]], lang: Lang) -> dict[str, Chart]:
+    """Cases opened by channel, by risk level (serious in red) and by measure, drawn from the
+    report's data (`breakdown`) when it is rendered (reports/render.derived)."""
     t = Catalog.load(lang).t
-    opened = bulletin.opened
 
     def chart(dimension: str, title: str, **options: Any) -> Chart:
-        counts: Mapping[str, int] = getattr(opened, dimension)
-        labels = [code_name(dimension, code, lang) for code in counts]
-        return bar_chart(labels, list(counts.values()), title=t(title), **options)
+        shown = [r for r in breakdown[dimension] if r["opened"] or dimension == "levels"]
+        return bar_chart([r["name"] for r in shown], [r["opened"] for r in shown],
+                         title=t(title), **options)
 
-    levels = list(opened.levels)
+    levels = [r["code"] for r in breakdown["levels"]]
     return {"by_channel": chart("channels", "bulletin.chart.by_channel", horizontal=True),
             "by_level": chart("levels", "bulletin.chart.by_level",
                               highlight=levels.index("serious") if "serious" in levels else None),
@@ -98,8 +98,7 @@ def context(bulletin: Any, *, lang: Lang, generated_at: datetime,
             "generated_by": generated_by, "b": bulletin,
             "breakdown": {d: [{**r, "name": code_name(d, r["code"], lang)}
                               for r in rows(bulletin, d)] for d in DIMENSIONS},
-            "escalations": [{"e": e, "where": where(e, lang)} for e in bulletin.escalations],
-            "charts": charts(bulletin, lang)}
+            "escalations": [{"e": e, "where": where(e, lang)} for e in bulletin.escalations]}
 
 
 def write(bulletin: Any, *, out_dir: Path, lang: Lang, generated_at: datetime,

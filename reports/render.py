@@ -13,12 +13,17 @@ version string in the report and the manifest.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
+import json
 import os
 from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from fractions import Fraction
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
@@ -50,6 +55,8 @@ class RenderedReport:
     sha256: str
     template_version: str
     size: int
+    data: bytes = b""  # the canonical JSON it was rendered from (render_data renders it again)
+    data_hash: str = ""  # SHA-256 of `data`
 
 
 def templates_root(env: Mapping[str, str] | None = None) -> Path | None:
@@ -163,31 +170,71 @@ def _environment(lang: Lang) -> Any:
     return environment
 
 
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        # Its fields and its properties (a period's `days`, a row's `trend`): what a template
+        # may read of it, as data.
+        shown = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+        for cls in type(value).__mro__:
+            for key, member in vars(cls).items():
+                if isinstance(member, property) and key not in shown:
+                    shown[key] = getattr(value, key)
+        return shown
+    if isinstance(value, set | frozenset):
+        return sorted(value)
+    if isinstance(value, Fraction | Decimal):
+        return float(value)  # shown rounded (reports/templating.format_number)
+    raise TypeError(f"a report's data must be JSON: {type(value).__name__} {value!r:.80}")
+
+
+def report_data(context: Mapping[str, Any]) -> bytes:
+    """A report's data as compact JSON (UTF-8, keys in the order given, which is the order
+    tables show them): what the report is rendered from, stored beside it, and whose SHA-256
+    is the report's data hash."""
+    return json.dumps(context, ensure_ascii=False, separators=(",", ":"),
+                      default=_jsonable).encode("utf-8")
+
+
 def render_report(name: str, context: Mapping[str, Any], *, lang: Lang, out_path: Path,
                   templates_dir: Path | None = None) -> RenderedReport:
     """Render report `name` with `context` into a .docx at `out_path` (atomically).
 
-    `context["gate"]` is the code shown in the title (the same as `name` for gate reports).
-    The renderer adds `template_version`, `gate_name`, `report_title`, `issuer`, `issued_on`
-    and `report_identity`.
+    The context is first turned into the report's data (canonical JSON) and the report is
+    rendered from that data read back, so the same data renders the same file later
+    (`render_data`). `context["gate"]` is the code shown in the title (the same as `name` for
+    gate reports). The renderer adds the figures drawn from the data (reports/figures.py) and
+    `template_version`, `gate_name`, `report_title`, `issuer`, `issued_on`,
+    `report_identity` and `data_hash`.
     """
     missing = sorted(contract.REQUIRED_ALL & {"case_id", "generated_at"} - set(context))
     if missing or "gate" not in context:
         raise ValueError(f"report context for {name!r} lacks {', '.join(missing or ['gate'])}")
-    unknown = sorted(set(context) - contract.supplied(name))
+    unknown = sorted(set(context) - contract.CONTEXT.get(name, contract.supplied(name)))
     if unknown:
         raise ValueError(f"report context for {name!r} has {', '.join(unknown)}, which "
                          "reports/contract.py does not list for it")
+    return render_data(name, report_data(context), lang=lang, out_path=out_path,
+                       templates_dir=templates_dir)
+
+
+def render_data(name: str, data: bytes, *, lang: Lang, out_path: Path,
+                templates_dir: Path | None = None) -> RenderedReport:
+    """Render report `name` from its stored data (`report_data`) into `out_path`."""
+    context = json.loads(data)
     path, loaded = load_template(name, lang, templates_dir)
     catalog = Catalog.load(lang)
     generated_at = as_datetime(context["generated_at"])
     gate_name = catalog.t(f"gate.{context['gate']}")
     # A periodic report may have a title of its own ("…半月报", not "半月报报告").
-    title = (catalog.t(f"report.titles.{name}") if f"report.titles.{name}" in catalog.keys()
+    title = (catalog.t(f"report.titles.{name}") if f"report.titles.{name}" in catalog.messages
              else catalog.t("report.title", gate_name=gate_name))
-    values = {**context, "template_version": loaded.version, "gate_name": gate_name,
+    data_hash = hashlib.sha256(data).hexdigest()
+    values = {**context, **derived(name, context, lang),
+              "template_version": loaded.version, "gate_name": gate_name,
               "report_title": title, "issuer": issuer(lang),
-              "issued_on": format_date(generated_at, lang),
+              "issued_on": format_date(generated_at, lang), "data_hash": data_hash,
               "report_identity": f"{context['case_id']} · {name} · {loaded.version}"}
 
     template = _Template(io.BytesIO(loaded.data))
@@ -203,10 +250,24 @@ def render_report(name: str, context: Mapping[str, Any], *, lang: Lang, out_path
         "subject": f"{context['case_id']} · {gate_name}",
         "keywords": f"RiskGate; {context['case_id']}; {context['gate']}; {loaded.version}",
         "category": str(context["gate"]), "identifier": str(context["case_id"]),
-        "version": loaded.version})
+        "version": loaded.version, "comments": f"data SHA-256 {data_hash}"})
     buffer = io.BytesIO()
     template.save(buffer)
-    data = reproducible_zip(buffer.getvalue())
-    write_atomically(out_path, data)
-    return RenderedReport(path=out_path, sha256=hashlib.sha256(data).hexdigest(),
-                          template_version=loaded.version, size=len(data))
+    package = reproducible_zip(buffer.getvalue())
+    write_atomically(out_path, package)
+    return RenderedReport(path=out_path, sha256=hashlib.sha256(package).hexdigest(),
+                          template_version=loaded.version, size=len(package), data=data,
+                          data_hash=data_hash)
+
+
+def derived(name: str, context: Mapping[str, Any], lang: Lang) -> dict[str, Any]:
+    """The figures a report draws from its data (contract.DERIVED)."""
+    if name == "assessment":
+        from reports.figures import assessment_figures
+
+        return assessment_figures(context["rounds"], lang)
+    if name == "bulletin":
+        from reports.bulletin import charts
+
+        return {"charts": charts(context["breakdown"], lang)}
+    return {}

@@ -42,11 +42,13 @@ def verify(
     result = verify_trail(db(current), current.home, anchor=anchor)
     if as_json:
         print_json({"ok": result.ok, "events": result.events, "records": result.records,
-                    "reports": result.reports, "pdfs": result.pdfs, "head": result.head,
+                    "reports": result.reports, "pdfs": result.pdfs, "data": result.data,
+                    "head": result.head,
                     "problems": result.problems})
     else:
         console.print(f"{result.events} audit events, {result.records} records, "
-                      f"{result.reports} reports ({result.pdfs} with a PDF copy) checked")
+                      f"{result.reports} reports ({result.pdfs} with a PDF copy, "
+                      f"{result.data} with their data) checked")
         for problem in result.problems:
             console.print(f"✗ {problem}", style="red", markup=False, highlight=False)
     if not result.ok:
@@ -76,3 +78,33 @@ def anchor(
         print_json(found)
     else:
         print(found["anchor"])
+
+
+@app.command("rerender")
+def rerender(
+    case_ids: Annotated[list[str] | None, typer.Argument(
+        metavar="[CASE]...", help="Cases whose reports to render again (default: all).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Render every report again from the data stored beside it and check it is the same file
+    (the manifest's SHA-256); a template changed since is said, not counted."""
+    from flows.rerender import PROBLEMS
+    from flows.rerender import rerender as render_again
+
+    current = settings()
+    found = render_again(current, db(current), case_ids or [])
+    problems = [r for r in found if r.status in PROBLEMS]
+    if as_json:
+        print_json({"ok": not problems, "reports": [r.to_dict() for r in found]})
+    else:
+        for r in found:
+            style = "red" if r.status in PROBLEMS else None
+            console.print(f"{r.case_id}  {r.report}  {r.status}"
+                          + (f"  ({r.detail})" if r.detail else ""), style=style,
+                          markup=False, highlight=False)
+        console.print(f"{len(found)} reports: "
+                      + ", ".join(f"{sum(r.status == s for r in found)} {s}"
+                                  for s in sorted({r.status for r in found})), markup=False)
+    if problems:
+        raise AuditFailed(f"{len(problems)} report(s) not the rendering of their data: "
+                          f"{problems[0].report} {problems[0].status}")

@@ -23,12 +23,12 @@ from flows.gates.common import (
     lang_of,
     write_report,
 )
-from reports.figures import assessment_figures
 from rules.risk_matrix import BAND_LABELS
 
 
-def _scores_for_report(d: Dossier, upto: int) -> dict[int, list[dict]]:
-    return {r: [{"expert_id": s.expert_id, "severity": s.severity,
+def _scores_for_report(d: Dossier, upto: int) -> dict[str, list[dict]]:
+    """Scores by round number as text (a report's data is JSON, whose keys are text)."""
+    return {str(r): [{"expert_id": s.expert_id, "severity": s.severity,
                  "band": BAND_LABELS[s.band], "probability": s.probability,
                  "measures": s.measures, "rationale": s.rationale,
                  "confidence": s.confidence, "vulnerable_users": s.vulnerable_users,
@@ -64,8 +64,7 @@ def step(ctx: StepContext, d: Dossier) -> StepResult:
     report = write_report(ctx, d, "assessment", 1, actor, protocol=protocol.to_dict(),
                           rounds=[r.to_dict() for r in results],
                           scores=_scores_for_report(d, round_no), outcome_step=decided,
-                          history=panel_history(ctx.db, d),
-                          **assessment_figures([r.to_dict() for r in results], lang_of(d)))
+                          history=panel_history(ctx.db, d))
     summary = AssessmentSummary.from_rounds(results)
     return commit(ctx, d, GateCommit(
         case_id=d.case.id, event=Event.ASSESSMENT_DONE, owner=ctx.owner, actor=actor,

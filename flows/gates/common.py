@@ -14,12 +14,19 @@ from datetime import datetime
 from typing import Any
 
 from cases import failpoints, lifecycle
-from cases.commits import GateCommit, ReportFile, clear_staging, commit_gate
+from cases.commits import (
+    GateCommit,
+    ReportFile,
+    StagedFile,
+    clear_staging,
+    commit_gate,
+)
 from cases.config import Settings
 from cases.db import Database
-from cases.models import STAGING_DIR, utcnow
+from cases.models import STAGING_DIR, data_path_of, utcnow
 from cases.store import Dossier
 from flows.pdf_archive import stage_copy
+from reports.docx_package import write_atomically
 from reports.render import render_report
 from rules.domain import Lang
 from rules.rulebook import Rulebook
@@ -85,10 +92,14 @@ def write_report(ctx: StepContext, d: Dossier, gate: str, round_no: int, actor: 
     staged.parent.mkdir(parents=True, exist_ok=True)
     rendered = render_report(gate, gate_context(d, gate, round_no, actor, utcnow(), context),
                              lang=d.case.lang, out_path=staged)
+    data = staged.with_suffix(".json")
+    write_atomically(data, rendered.data)
     copy = stage_copy(ctx.settings, staged, relative)
     return ReportFile(path=relative, staged=staged, sha256=rendered.sha256, size=rendered.size,
                       template_version=rendered.template_version, lang=d.case.lang,
-                      pdf=copy.pdf, pdf_error=copy.error)
+                      pdf=copy.pdf, pdf_error=copy.error,
+                      data=StagedFile(path=data_path_of(relative), staged=data,
+                                      sha256=rendered.data_hash, size=len(rendered.data)))
 
 
 def commit(ctx: StepContext, d: Dossier, gate_commit: GateCommit,

@@ -6,19 +6,14 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
-from pathlib import Path
 
-from docx import Document
 from sqlmodel import select
 
 from cases.commits import record_owed_report
-from cases.config import Settings
-from cases.db import Database
-from cases.models import GateRecord, ReportRecord, RulebookSnapshot
+from cases.models import GateRecord, RulebookSnapshot
 from cases.store import Dossier
 from flows.gates import intake, triage
-from flows.gates.common import StepContext, gate_context, write_report
-from reports.render import RenderedReport, render_report
+from flows.gates.common import StepContext, write_report
 from rules.rulebook import parse_rulebook
 
 OWED_GATES = ("intake", "triage")
@@ -41,23 +36,6 @@ def render_owed(ctx: StepContext, d: Dossier) -> list[str]:
                               record.actor):
             placed.append(report.path)
     return placed
-
-
-def render_again(settings: Settings, db: Database, d: Dossier, report: ReportRecord,
-                 out_path: Path) -> RenderedReport:
-    """An intake or triage report rendered again from the stored records, as of the time the
-    file says it was generated: an auditor's proof that the file holds what the store holds
-    (the same SHA-256 as the manifest's)."""
-    if report.gate not in OWED_GATES:
-        raise ValueError(f"{report.gate} reports are not rendered again from the store")
-    record = next(g for g in d.gates if (g.gate, g.round) == (report.gate, report.round))
-    generated_at = Document(settings.home / report.path).core_properties.created
-    ctx = StepContext(settings=settings, db=db, case_id=d.case.id, owner="render-again")
-    context = (intake.report_context(db, _as_of(d, record.completed_at))
-               if report.gate == "intake" else _triage_context(ctx, d, record))
-    return render_report(report.gate, gate_context(d, report.gate, report.round, record.actor,
-                                                   generated_at, context),
-                         lang=report.lang, out_path=out_path)
 
 
 def _as_of(d: Dossier, moment: datetime) -> Dossier:

@@ -8,6 +8,7 @@ the one place where an auditor needs the code beside the words.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -17,11 +18,11 @@ from pathlib import Path
 import pytest
 from docx import Document
 
-from flows.gates.owed import render_again
+from flows.rerender import rerender
 from reports import contract
 from reports.authoring.build import DEFAULT_TEMPLATES_DIR, build, outline_names
 from reports.i18n import Catalog
-from reports.render import TemplateError, render_report
+from reports.render import TemplateError, render_report, report_data
 from reports.template_check import check_template, check_templates
 from rules.domain import domain
 from rules.schema import fields
@@ -133,17 +134,30 @@ def test_leak_detector_catches_a_raw_code():
     assert leaked("Risk level | medium", "en") == []
 
 
-def test_reports_render_again_to_the_same_file(settings, db, closed_cases, tmp_path):
-    """Intake and triage reports rendered again from what is stored: the same bytes."""
+def test_reports_render_again_from_their_data_to_the_same_file(settings, db, closed_cases):
+    """Every report of every gate, rendered again from the data stored beside it: the same
+    bytes as the manifest says; a changed data file is found by the re-render and by
+    `audit verify` (the report carries its data hash)."""
+    from cases.audit import verify
+    from cases.models import data_path_of
     from cases.store import load_dossier
 
-    for case_id in closed_cases.values():
-        d = load_dossier(db, case_id)
-        for record in d.reports:
-            if record.gate not in ("intake", "triage"):
-                continue
-            again = render_again(settings, db, d, record, tmp_path / f"{record.gate}.docx")
-            assert again.sha256 == record.sha256, f"{record.gate}: another file, same data"
+    found = rerender(settings, db, sorted(closed_cases.values()))
+    assert len(found) >= 14 and {r.status for r in found} == {"same"}, \
+        [r for r in found if r.status != "same"]
+    assert verify(db, settings.home).ok and verify(db, settings.home).data == len(found)
+
+    record = next(r for r in load_dossier(db, closed_cases["zh"]).reports
+                  if r.gate == "assessment")
+    data_file = settings.home / data_path_of(record.path)
+    data = json.loads(data_file.read_bytes())
+    data["rounds"][-1]["level"] = "low"
+    data_file.write_bytes(report_data(data))
+    (changed,) = [r for r in rerender(settings, db, [closed_cases["zh"]])
+                  if r.gate == "assessment"]
+    assert changed.status == "data_changed"
+    problems = verify(db, settings.home).problems
+    assert any(p.startswith(f"data {data_path_of(record.path)}") for p in problems)
 
 
 @pytest.mark.parametrize("name", outline_names())
