@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+import shutil
+import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -187,3 +189,41 @@ def test_text_extraction_reads_tables(sample_root, tmp_path):
     text = docx_text(io.BytesIO(render_sample(sample_root, tmp_path / "r.docx")
                                 .path.read_bytes()))
     assert "案件编号 | RG-2026-0042" in text
+
+
+def test_version_changes_with_template_locale_and_vocabulary(sample_root, tmp_path,
+                                                            monkeypatch):
+    import reports.render as render
+
+    def version() -> str:
+        render._load.cache_clear()
+        return template_version("sample", "zh", sample_root)
+
+    first = version()
+    assert first == version(), "the same files give the same version"
+    # A restyled template (here one more byte in a text) is another version.
+    copy = tmp_path / "copy"
+    shutil.copytree(sample_root, copy)
+    template = copy / "zh" / "sample.docx"
+    with zipfile.ZipFile(sample_root / "zh" / "sample.docx") as source, \
+            zipfile.ZipFile(template, "w") as target:
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename == "word/document.xml":
+                data = data.replace(b"{{ case_id }}", b"{{ case_id }} ", 1)
+            target.writestr(item, data)
+    render._load.cache_clear()
+    assert template_version("sample", "zh", copy).split("+")[1] != first.split("+")[1]
+    # A changed word in a catalog, in either language.
+    en = tmp_path / "en.yaml"
+    en.write_text(render.locale_file("en").read_text(encoding="utf-8") + "\nextra: x\n",
+                  encoding="utf-8")
+    real = render.locale_file
+    monkeypatch.setattr(render, "locale_file", lambda lang: en if lang == "en" else real(lang))
+    assert version() != first
+    monkeypatch.setattr(render, "locale_file", real)
+    # A changed vocabulary.
+    monkeypatch.setattr(render, "domain_text", lambda: "changed")
+    assert version() != first
+    monkeypatch.undo()
+    render._load.cache_clear()
