@@ -317,10 +317,10 @@ def _inside(path: Path, folder: Path) -> bool:
 
 
 def _manifest_paths(db: Database) -> set[str]:
-    """Every file the manifest lists: the reports and their PDF copies."""
+    """Every file the manifest lists: the reports, their PDF copies and their data."""
     with db.read_session() as session:
         rows = session.exec(select(ReportRecord.path, ReportRecord.pdf_path)).all()
-    return {path for row in rows for path in row if path}
+    return {path for row in rows for path in (*row, data_path_of(row[0])) if path}
 
 
 def _check_file(home: Path, relative: str, sha256: str | None, where: str,
@@ -371,11 +371,17 @@ def _check_data(home: Path, relative: str, where: str, result: Verification,
     """The report's data file, when there is one (reports since the Word templates): it must
     hash to the data hash the report itself carries, which the manifest's digest vouches for."""
     data = home / data_path_of(relative)
+    if not (home / relative).is_file():
+        listed.add(data)
+        return  # the report itself is missing: said once, for the report
+    carried = data_hash_in(home / relative)
     if not data.is_file() or data.is_symlink():
+        if carried is not None:  # the report says it was rendered from data kept beside it
+            result.problems.append(f"data {data_path_of(relative)} of {where}: the file is "
+                                   "missing (the report carries its hash)")
         return
     listed.add(data)
     result.data += 1
-    carried = data_hash_in(home / relative)
     digest = hashlib.sha256(data.read_bytes()).hexdigest()
     if digest != carried:
         result.problems.append(f"data {data_path_of(relative)} of {where}: the file was changed "

@@ -10,6 +10,7 @@ changed since (another version now) is said, not counted as a difference.
 from __future__ import annotations
 
 import hashlib
+import json
 import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -22,12 +23,17 @@ from cases.config import Settings
 from cases.db import Database
 from cases.errors import NotFound
 from cases.models import Case, ReportRecord, data_path_of
-from reports.render import TemplateError, render_data, template_version
+from reports.render import TemplateError, render_data, renderer_fingerprint, template_version
 
-# What a report's check found; the first two are problems.
-DIFFERS, DATA_CHANGED, SAME, TEMPLATE_CHANGED, NO_DATA = (
-    "differs", "data_changed", "same", "template_changed", "no_data")
-PROBLEMS = (DIFFERS, DATA_CHANGED)
+# What a report's check found. Problems: the file is not the manifest's, its data is gone or
+# changed, or its data renders another file. Not problems, but nothing proved: the template
+# or the renderer (chart font, library versions) changed since, or the report is older than
+# reports' data.
+REPORT_CHANGED, REPORT_MISSING, DATA_MISSING, DATA_CHANGED, DIFFERS = (
+    "report_changed", "report_missing", "data_missing", "data_changed", "differs")
+SAME, TEMPLATE_CHANGED, RENDERER_CHANGED, NO_DATA = (
+    "same", "template_changed", "renderer_changed", "no_data")
+PROBLEMS = (REPORT_CHANGED, REPORT_MISSING, DATA_MISSING, DATA_CHANGED, DIFFERS)
 
 
 @dataclass(frozen=True)
@@ -61,14 +67,25 @@ def rerender_one(home: Path, record: ReportRecord, out_dir: Path) -> Rerendered:
         return Rerendered(record.case_id, record.gate, record.round, record.path, status,
                           detail)
 
+    report = home / record.path
+    if not report.is_file():
+        return said(REPORT_MISSING, "the report file is missing")
+    if hashlib.sha256(report.read_bytes()).hexdigest() != record.sha256:
+        return said(REPORT_CHANGED, "the report file is not the one the manifest lists")
+    carried = data_hash_in(report)
     data_file = home / data_path_of(record.path)
     if not data_file.is_file():
-        return said(NO_DATA, "rendered before reports kept their data")
+        if carried is None:
+            return said(NO_DATA, "rendered before reports kept their data")
+        return said(DATA_MISSING, f"{data_file.name} is missing; the report carries its hash")
     data = data_file.read_bytes()
-    carried = data_hash_in(home / record.path)
     if hashlib.sha256(data).hexdigest() != carried:
         return said(DATA_CHANGED, f"{data_file.name} does not hash to the data hash the "
                                   "report carries")
+    then = json.loads(data).get("renderer")
+    if then is not None and then != renderer_fingerprint():
+        return said(RENDERER_CHANGED, f"rendered by {then}, this machine has "
+                                      f"{renderer_fingerprint()}")
     lang = "en" if record.lang == "en" else "zh"
     now = template_version(record.gate, lang)
     if now != record.template_version:

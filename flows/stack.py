@@ -40,7 +40,7 @@ from flows.processes import (
     wait_until_healthy,
 )
 from reports.render import TemplateError
-from reports.template_check import check_templates
+from reports.template_check import check_templates, templates_fingerprint
 
 SERVER_START_TIMEOUT = 120.0
 RUNNER_READY_TIMEOUT = 90.0
@@ -254,18 +254,26 @@ def _ensure_runner(settings: Settings, say: Callable[[str], None]) -> str:
                      f"{RUNNER_READY_TIMEOUT:.0f} s (log: {settings.logs_dir / 'runner.log'})")
 
 
-def check_report_templates() -> None:
+def check_report_templates(settings: Settings) -> None:
     """Refuse to start with a report template that would fail at its gate (RISKGATE_TEMPLATES:
-    a centre's restyled copies), naming the file and the tag."""
+    a centre's restyled copies), naming the file and the tag. The templates' versions of the
+    last check that passed are kept in the run directory: unchanged templates are not checked
+    again by every command (the check renders each one, about 2 s in all)."""
+    stamp = settings.run_dir / "templates-checked"
     try:
+        versions = templates_fingerprint()
+        if stamp.is_file() and stamp.read_text(encoding="utf-8") == versions:
+            return
         check_templates()
     except TemplateError as exc:
         raise InvalidInput(f"report template refused: {exc}") from None
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(versions, encoding="utf-8")
 
 
 def ensure_stack(settings: Settings, say: Callable[[str], None] = lambda _: None) -> Stack:
     """Start or reuse the Prefect server and the runner; return where the UI is."""
-    check_report_templates()
+    check_report_templates(settings)
     server = _ensure_server(settings, say)
     runner = _ensure_runner(settings, say)
     return Stack(api_url=settings.api_url, ui_url=settings.api_url.removesuffix("/api"),

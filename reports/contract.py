@@ -14,7 +14,7 @@ GATE_COMMON = frozenset({"case", "case_id", "gate", "round", "generated_at", "ac
                          "launched_by"})
 # Added by the renderer to every report (reports/render.py).
 RENDERER = frozenset({"template_version", "gate_name", "report_title", "issuer", "issued_on",
-                      "report_identity", "data_hash", "lang", "t"})
+                      "report_identity", "data_hash", "renderer", "lang", "t"})
 PERIODIC_COMMON = frozenset({"case_id", "gate", "generated_at", "generated_by"})
 
 CONTEXT: dict[str, frozenset[str]] = {

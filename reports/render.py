@@ -67,6 +67,9 @@ def templates_root(env: Mapping[str, str] | None = None) -> Path | None:
     root = Path(value).expanduser()
     if not root.is_dir():
         raise TemplateError(f"{TEMPLATES_ENV}={value}: not a directory")
+    if not any((root / lang).is_dir() for lang in LANGS):
+        raise TemplateError(f"{TEMPLATES_ENV}={value}: holds no zh/ or en/ folder of "
+                            "templates (<dir>/<lang>/<report>.docx)")
     return root
 
 
@@ -215,8 +218,22 @@ def render_report(name: str, context: Mapping[str, Any], *, lang: Lang, out_path
     if unknown:
         raise ValueError(f"report context for {name!r} has {', '.join(unknown)}, which "
                          "reports/contract.py does not list for it")
-    return render_data(name, report_data(context), lang=lang, out_path=out_path,
+    # What else decides the file, kept with the data so that a re-render elsewhere uses the
+    # same issuer and can tell a different renderer from a different report.
+    kept = {**context, "issuer": issuer(lang), "renderer": renderer_fingerprint()}
+    return render_data(name, report_data(kept), lang=lang, out_path=out_path,
                        templates_dir=templates_dir)
+
+
+@cache
+def renderer_fingerprint() -> str:
+    """The chart face and library versions: another of these may draw another file."""
+    from importlib.metadata import version
+
+    from reports.charts import chart_font
+
+    return (f"{chart_font()}; docxtpl {version('docxtpl')}; python-docx "
+            f"{version('python-docx')}; matplotlib {version('matplotlib')}")
 
 
 def render_data(name: str, data: bytes, *, lang: Lang, out_path: Path,
@@ -233,9 +250,9 @@ def render_data(name: str, data: bytes, *, lang: Lang, out_path: Path,
     data_hash = hashlib.sha256(data).hexdigest()
     values = {**context, **derived(name, context, lang),
               "template_version": loaded.version, "gate_name": gate_name,
-              "report_title": title, "issuer": issuer(lang),
+              "report_title": title, "issuer": context.get("issuer") or issuer(lang),
               "issued_on": format_date(generated_at, lang), "data_hash": data_hash,
-              "report_identity": f"{context['case_id']} · {name} · {loaded.version}"}
+              "report_identity": f"{context['case_id']} · {gate_name} · {loaded.version}"}
 
     template = _Template(io.BytesIO(loaded.data))
     token = _rendering.set(template)

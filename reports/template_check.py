@@ -8,7 +8,9 @@ report (reports/contract.py), or lacks a tag every report must carry.
 
 from __future__ import annotations
 
+import hashlib
 import io
+import tempfile
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -17,9 +19,11 @@ import jinja2
 from jinja2 import meta
 
 from reports import contract
-from reports.render import TemplateError, load_template, templates_root
+from reports.render import TemplateError, load_template, render_data, templates_root
 from reports.templating import make_environment
 from rules.domain import LANGS, Lang
+
+SAMPLES_DIR = Path(__file__).with_name("samples")
 
 
 @dataclass(frozen=True)
@@ -38,13 +42,16 @@ def _tags(path: Path, data: bytes, lang: Lang) -> set[str]:
     document = Document(io.BytesIO(data))
     parts = [template.xml_to_string(document._element.body)]
     for relation in document.part.rels.values():
-        if relation.reltype in (template.HEADER_URI, template.FOOTER_URI):
+        if relation.reltype in (template.HEADER_URI, template.FOOTER_URI) \
+                or relation.reltype.endswith("/footnotes"):
             parts.append(relation.target_part.blob.decode("utf-8"))
+    core = document.core_properties  # docxtpl renders these too
+    properties = " ".join(getattr(core, p) or "" for p in ("author", "comments", "identifier",
+                                                          "language", "subject", "title"))
     environment = make_environment(lang)
     environment.filters["image"] = lambda value: value
     used: set[str] = set()
-    for xml in parts:
-        source = template.patch_xml(xml)
+    for source in [template.patch_xml(xml) for xml in parts] + [properties]:
         try:
             environment.from_string(source)  # unknown filters and tests fail here
             used |= meta.find_undeclared_variables(environment.parse(source))
@@ -75,7 +82,41 @@ def _checked(name: str, lang: Lang, path: Path, version: str, data: bytes) -> Ch
         raise TemplateError(f"{path}: lacks tag {{{{ {missing[0]} }}}}, which every {name} "
                             "report must carry"
                             + (f" (and {', '.join(missing[1:])})" if missing[1:] else ""))
+    _render_sample(name, lang, path)
     return Checked(name, lang, path, version)
+
+
+def sample_path(name: str) -> Path:
+    return SAMPLES_DIR / f"{name}.json"
+
+
+def _render_sample(name: str, lang: Lang, path: Path) -> None:
+    """Render the template for real with the data of a real report (reports/samples/), so a
+    tag that reads what the data does not have, a filter misused, an unknown text key or a
+    property that does not render is found now, not at a gate. Branches the sample does not
+    take are not exercised."""
+    sample = sample_path(name)
+    if not sample.is_file():
+        raise TemplateError(f"{sample}: no sample data for the {name} report (regenerate: "
+                            "RISKGATE_UPDATE_DOCS=1 pytest tests/reports/test_libreoffice.py)")
+    with tempfile.TemporaryDirectory(prefix="riskgate-check-") as scratch:
+        render_data(name, sample.read_bytes(), lang=lang, out_path=Path(scratch) / "r.docx",
+                    templates_dir=path.parent.parent)
+
+
+def templates_fingerprint(root: Path | None = None) -> str:
+    """Which file and version each report would use now, as one line per template (a
+    check that passed for these need not run again)."""
+    if root is None:
+        root = templates_root()
+    lines = []
+    for name in sorted(contract.CONTEXT):
+        for lang in LANGS:
+            path, loaded = load_template(name, lang, root)
+            lines.append(f"{name} {lang} {path} {loaded.version}")
+    samples = hashlib.sha256(b"".join(sample_path(n).read_bytes() for n in sorted(contract.CONTEXT)
+                                      if sample_path(n).is_file()))
+    return "\n".join([*lines, f"samples {samples.hexdigest()}"]) + "\n"
 
 
 def check_templates(root: Path | None = None) -> list[Checked]:

@@ -18,6 +18,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import jinja2
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from reports.i18n import Catalog
 from rules.domain import Lang, domain
@@ -170,6 +172,32 @@ def outcome_words(value: Any, key: str, lang: Lang, catalog: Catalog) -> str | N
     return str(value)
 
 
+_ACTOR_RULEBOOK = re.compile(r"^riskgate \(rulebook (?P<name>\S+) (?P<version>\S+)\)$")
+_ACTOR_DECISION = re.compile(r"^riskgate \(decision of (?P<who>.+)\)$")
+_ACTOR_PANEL = re.compile(r"^expert panel: (?P<ids>.+)$")
+MAX_REPEATED = 100_000  # characters or items a template may make by `*`
+MAX_EXPONENT = 64
+
+
+class ReportSandbox(ImmutableSandboxedEnvironment):
+    """Templates come from a centre's folder (RISKGATE_TEMPLATES): they may read the report's
+    data and call the filters, not reach Python's internals (the sandbox refuses `__…__`
+    attributes and changing objects) nor make huge values (`x * 10**8`; `range` is capped by
+    the sandbox itself)."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and isinstance(right, int) and abs(right) > MAX_EXPONENT:
+            raise SecurityError(f"exponent {right} is over {MAX_EXPONENT}")
+        if operator == "*":
+            for seq, times in ((left, right), (right, left)):
+                if isinstance(seq, str | list | tuple) and isinstance(times, int) \
+                        and len(seq) * times > MAX_REPEATED:
+                    raise SecurityError(f"repetition makes over {MAX_REPEATED} items")
+        return super().call_binop(context, operator, left, right)
+
+
 def make_environment(lang: Lang) -> jinja2.Environment:
     """The environment for one language: escaping, StrictUndefined, report filters."""
     catalog = Catalog.load(lang)
@@ -230,16 +258,36 @@ def make_environment(lang: Lang) -> jinja2.Environment:
             return catalog.t("panel.open_seats", seats=seats, cap=cap)
         return detail or None
 
+    def actor(text: str | None) -> str | None:
+        """Who acted, in words: the gates write the system's actors in one form
+        (flows/gates/common.py: `riskgate`, `riskgate (rulebook NAME VERSION)`, `riskgate
+        (decision of WHO)`, `expert panel: E001, …`); people's accounts stay as they are."""
+        if text is None:
+            return None
+        if text == "riskgate":
+            return catalog.t("actor.system")
+        if found := _ACTOR_RULEBOOK.match(text):
+            name = found["name"]
+            rulebook = catalog.t(f"gate.{name}") if f"gate.{name}" in catalog.messages \
+                else name
+            return catalog.t("actor.rulebook", rulebook=rulebook, version=found["version"])
+        if found := _ACTOR_DECISION.match(text):
+            return catalog.t("actor.decision", who=found["who"])
+        if found := _ACTOR_PANEL.match(text):
+            ids = [i.strip() for i in found["ids"].split(",")]
+            return catalog.t("actor.panel", experts=_joined(ids, catalog))
+        return text
+
     def measure_attr(code: str, attr: str) -> str:
         """A measure's meaning or lead party from rules/domain.yaml, in the report language."""
         return domain().measures.attr(code, f"{attr}_{lang}")
 
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, finalize=finalize,
-                             autoescape=True)
+    env = ReportSandbox(undefined=jinja2.StrictUndefined, finalize=finalize, autoescape=True)
+    del env.filters["safe"]  # a value marked safe would be written into the XML unescaped
     env.globals.update(t=catalog.t, lang=lang)
     env.filters.update(
         name=name, names=names, level=level, band=band, dt=format_datetime, yesno=yesno,
         pct=format_percent, num=format_number, fact=fact, outcome=outcome, kv=kv,
-        measure_attr=measure_attr, exclusion_detail=exclusion_detail,
+        measure_attr=measure_attr, exclusion_detail=exclusion_detail, actor=actor,
     )
     return env

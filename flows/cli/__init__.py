@@ -32,6 +32,7 @@ from flows.cli import (
     sweep_cmd,
     users_cmd,
 )
+from reports.render import TemplateError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   rich_markup_mode=None, help="RiskGate: rule-based expert risk assessment.")
@@ -90,6 +91,8 @@ def main(argv: list[str] | None = None) -> None:
         _fail(where + exc.format_message(), getattr(exc, "exit_code", 2))
     except KeyboardInterrupt:
         _fail("interrupted", 130)
+    except TemplateError as exc:  # a centre's report template (RISKGATE_TEMPLATES): its file
+        _fail(f"report template refused: {exc}", 2)
     except Exception as exc:
         unreachable = _unreachable(exc)
         if unreachable is None:

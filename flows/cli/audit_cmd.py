@@ -88,7 +88,7 @@ def rerender(
 ) -> None:
     """Render every report again from the data stored beside it and check it is the same file
     (the manifest's SHA-256); a template changed since is said, not counted."""
-    from flows.rerender import PROBLEMS
+    from flows.rerender import PROBLEMS, SAME
     from flows.rerender import rerender as render_again
 
     current = settings()
@@ -108,3 +108,6 @@ def rerender(
     if problems:
         raise AuditFailed(f"{len(problems)} report(s) not the rendering of their data: "
                           f"{problems[0].report} {problems[0].status}")
+    if found and not any(r.status == SAME for r in found):
+        raise AuditFailed(f"none of {len(found)} report(s) could be compared "
+                          f"({found[0].status}: {found[0].detail}); nothing was proved")

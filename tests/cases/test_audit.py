@@ -102,8 +102,11 @@ def test_a_manifest_row_deleted_with_its_file(settings, db, two_cases):
     seq = last_event_recording(db, f"report:{report_id}")
     sql(db, "DELETE FROM reportrecord WHERE id = :i", i=report_id)
     (settings.home / path).unlink()
+    data = path.removesuffix(".docx") + ".json"  # the data it was rendered from stays
     assert problems(settings, db) == [
-        f"report {report_id}, recorded by audit event {seq}, is missing from the store"]
+        f"report {report_id}, recorded by audit event {seq}, is missing from the store",
+        f"report file {data} is not in the manifest (added, renamed, or written by a commit "
+        "that never came)"]
 
 
 def test_a_deleted_added_renamed_or_orphan_report_file(settings, db, two_cases):

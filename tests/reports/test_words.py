@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from docx import Document
 
+from cases.lifecycle import GATES
 from flows.rerender import rerender
 from reports import contract
 from reports.authoring.build import DEFAULT_TEMPLATES_DIR, build, outline_names
@@ -42,20 +43,26 @@ def every_code() -> set[str]:
     vocabulary = domain()
     codes = {code for kind in ("channels", "categories", "hazards", "target_users",
                                "sale_channels", "scopes", "credit_classes", "measures",
-                               "authorities", "industries", "flags")
+                               "authorities", "industries", "flags", "progress",
+                               "action_statuses")
              for code in vocabulary.vocabulary(kind).codes()}
     codes |= set(fields("triage")) | set(fields("disposal"))
-    codes |= {"serious", "high", "medium", "low", "fast_track", "more_info", "lab_test",
+    codes |= {"serious", "high", "medium", "low", "fast_track", "more_info",
               "request_info", "interim_measures", "next_gate"}
+    codes |= set(GATES)  # intake, triage, lab_test, …
     return codes
 
 
 def shown_text(path: Path, lang: str) -> str:
-    """What a reader sees, without the rule trail table (codes stand there on purpose)."""
+    """What a reader sees, headers and footers included, without the rule trail (its table
+    and its rulebook line: codes stand there beside the words on purpose)."""
     catalog = Catalog.load(lang)
     trail_header = catalog.t("fired_rules.rule_id")
     document = Document(path)
-    lines = [p.text for p in document.paragraphs]
+    rulebook = catalog.t("report.rulebook")  # the trail's rulebook line: its name, version, hash
+    lines = [p.text for p in document.paragraphs if not p.text.startswith(rulebook)]
+    for section in document.sections:
+        lines += [p.text for p in (*section.header.paragraphs, *section.footer.paragraphs)]
     for table in document.tables:
         if table.rows and trail_header in [c.text for c in table.rows[0].cells]:
             continue
@@ -66,6 +73,7 @@ def shown_text(path: Path, lang: str) -> str:
 def leaked(text: str, lang: str) -> list[str]:
     """Codes standing as whole tokens in the text. In English only codes with an underscore
     are told apart from words (the word "medium" is not a leak)."""
+    text = re.sub(r"\S+\.(docx|pdf|json)\b", "", text)  # file names are names
     found = []
     for code in sorted(every_code()):
         if lang == "en" and "_" not in code:
@@ -228,3 +236,38 @@ def test_centre_template_is_used_and_others_come_from_the_shipped_set(tmp_path, 
     assert checked[("catalogue", "zh")].version != shipped_version
     with pytest.raises(ValueError, match="lacks"):
         render_report("catalogue", {"case_id": "X"}, lang="zh", out_path=tmp_path / "x.docx")
+
+
+@pytest.mark.parametrize(("tag", "why"), [
+    ("{{ case.nonexistent_field }}", "has no attribute 'nonexistent_field'"),
+    ("{% if case_id %}{{ case_id | shout }}{% endif %}", "No filter named 'shout'"),
+    ("{{ t('no.such.key') }}", "missing zh translation: no.such.key"),
+    ("{{ t.__func__.__globals__ }}", "unsafe"),
+    ("{{ case_id * 50000000 }}", "repetition makes over"),
+    ("{{ case_id | safe }}", "No filter named 'safe'"),
+])
+def test_centre_template_that_would_fail_or_misbehave_at_its_gate_is_refused(tmp_path, tag,
+                                                                             why):
+    """The check renders the template with a real report's data (reports/samples/) in a
+    sandbox: what would fail at the gate, reach Python's internals or make a huge value is
+    refused at start, with the file named."""
+    own = tmp_path / "centre" / "zh" / "triage.docx"
+    _edit_template(DEFAULT_TEMPLATES_DIR / "zh" / "triage.docx", own, "{{ case.title }}", tag)
+    with pytest.raises(TemplateError, match=rf"{re.escape(str(own))}: .*{re.escape(why)}"):
+        check_template("triage", "zh", tmp_path / "centre")
+
+
+def test_rerender_tells_a_changed_report_and_missing_data(settings, db, closed_cases):
+    from cases.audit import verify
+    from cases.models import data_path_of
+    from cases.store import load_dossier
+
+    records = {r.gate: r for r in load_dossier(db, closed_cases["en"]).reports}
+    report = settings.home / records["panel"].path
+    report.write_bytes(report.read_bytes() + b"x")
+    (settings.home / data_path_of(records["triage"].path)).unlink()
+    found = {r.gate: r.status for r in rerender(settings, db, [closed_cases["en"]])}
+    assert found["panel"] == "report_changed" and found["triage"] == "data_missing"
+    assert found["intake"] == "same"
+    problems = verify(db, settings.home).problems
+    assert any("02-triage.json" in p and "the file is missing" in p for p in problems)
