@@ -3,7 +3,8 @@
 `render_report` refuses a context key that is not listed here (so the table cannot fall behind
 the code), and `check_templates` refuses a template that uses a tag not listed or lacks one every
 report must carry, naming the template file and the tag. A centre's restyled template is checked
-at start (`riskgate report templates`, the runner, the web app), not at the first case that
+at start (`riskgate report templates`, and every command that starts the server and the
+runner), and rendered with a real report's data (reports/samples/), not at the first case that
 reaches its gate.
 """
 
