@@ -13,13 +13,7 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
-
-import matplotlib
-
-matplotlib.use("Agg")  # no display on servers; must precede pyplot
-import matplotlib.pyplot as plt
-from matplotlib import font_manager
-from matplotlib.ticker import MaxNLocator
+from typing import Any
 
 # Faces that draw Chinese, in order of preference: Debian's fonts-noto-cjk, then Windows/macOS.
 CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Source Han Sans SC", "Microsoft YaHei",
@@ -39,17 +33,31 @@ class Chart:
 
 
 @cache
+def _pyplot() -> Any:
+    """matplotlib, imported when a chart is first drawn (a third of a second: most reports
+    and every CLI command have no chart)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers; must precede pyplot
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+@cache
 def chart_font() -> str:
     """The face charts are drawn with: the first of CJK_FONTS installed, else FALLBACK_FONT."""
+    from matplotlib import font_manager
+
     installed = {entry.name for entry in font_manager.fontManager.ttflist}
     return next((face for face in CJK_FONTS if face in installed), FALLBACK_FONT)
 
 
-def _png(figure: plt.Figure) -> bytes:
+def _png(figure: Any) -> bytes:
     buffer = io.BytesIO()
     # metadata=None for each key drops matplotlib's "Software" and any timestamp.
     figure.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
-    plt.close(figure)
+    _pyplot().close(figure)
     return buffer.getvalue()
 
 
@@ -64,6 +72,9 @@ def bar_chart(labels: Sequence[str], values: Sequence[float], *, title: str = ""
     if len(labels) != len(values):
         raise ValueError(f"bar_chart: {len(labels)} labels for {len(values)} values")
     family = chart_font()
+    plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     with plt.rc_context({"font.family": family, "font.size": 9, "svg.hashsalt": "riskgate",
                          "axes.spines.top": False, "axes.spines.right": False}):
         height_in = max(2.2, 0.32 * len(labels) + 0.9) if horizontal else 2.6

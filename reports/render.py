@@ -220,20 +220,24 @@ def render_report(name: str, context: Mapping[str, Any], *, lang: Lang, out_path
                          "reports/contract.py does not list for it")
     # What else decides the file, kept with the data so that a re-render elsewhere uses the
     # same issuer and can tell a different renderer from a different report.
-    kept = {**context, "issuer": issuer(lang), "renderer": renderer_fingerprint()}
+    kept = {**context, "issuer": issuer(lang),
+            "renderer": renderer_fingerprint(charts=name in contract.DERIVED)}
     return render_data(name, report_data(kept), lang=lang, out_path=out_path,
                        templates_dir=templates_dir)
 
 
 @cache
-def renderer_fingerprint() -> str:
-    """The chart face and library versions: another of these may draw another file."""
+def renderer_fingerprint(charts: bool = False) -> str:
+    """The library versions, and for a report with charts their face: another of these may
+    draw another file."""
     from importlib.metadata import version
 
+    libraries = f"docxtpl {version('docxtpl')}; python-docx {version('python-docx')}"
+    if not charts:
+        return libraries
     from reports.charts import chart_font
 
-    return (f"{chart_font()}; docxtpl {version('docxtpl')}; python-docx "
-            f"{version('python-docx')}; matplotlib {version('matplotlib')}")
+    return f"{libraries}; matplotlib {version('matplotlib')}; {chart_font()}"
 
 
 def render_data(name: str, data: bytes, *, lang: Lang, out_path: Path,

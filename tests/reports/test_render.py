@@ -101,7 +101,7 @@ def test_layout_header_footer_and_properties(sample_root, tmp_path):
     assert section.header.paragraphs[0].text == "RG-2026-0042 · 风险评估报告"
     footer = [p.text for p in section.footer.paragraphs]
     assert footer[0].startswith("— ") and footer[0].endswith(" —")
-    assert footer[1].startswith(f"RG-2026-0042 · sample · {report.template_version} · 第 ")
+    assert footer[1].startswith(f"RG-2026-0042 · 风险评估 · {report.template_version} · 第 ")
     fonts = document.styles["Normal"].element.rPr.find(qn("w:rFonts"))
     assert fonts.get(qn("w:eastAsia")) == "仿宋"
     assert document.styles["Normal"].font.size.pt == 16
