@@ -32,9 +32,9 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from cases.catalogue import Period, _day
+from cases import catalogue
+from cases.catalogue import Period
 from cases.db import Database
-from cases.errors import InvalidInput
 from cases.escalation import LINK_KIND
 from cases.models import Case, GateRecord, Signal
 from cases.models_intake import CaseLink
@@ -50,15 +50,8 @@ CHUNK = 500  # ids per IN (…) query
 
 
 def parse_period(first: str, last: str) -> Period:
-    """The period of `--from` and `--to`; a bad date, order or length is refused in one line."""
-    start, end = _day(first, "--from"), _day(last, "--to")
-    if start > end:
-        raise InvalidInput(f"--from {start} is after --to {end}: the period would be empty")
-    period = Period(start, end)
-    if period.days > MAX_DAYS:
-        raise InvalidInput(f"--from {start} --to {end}: {period.days} days; a bulletin "
-                           f"covers at most {MAX_DAYS} days")
-    return period
+    """The period of `--from` and `--to`, read as the catalogue reads it, at most MAX_DAYS."""
+    return catalogue.parse_period(first, last, what="bulletin", max_days=MAX_DAYS)
 
 
 def half_month_before(day: date) -> Period:

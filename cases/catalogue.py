@@ -108,15 +108,17 @@ def _day(text: str, option: str) -> date:
     return day
 
 
-def parse_period(first: str, last: str) -> Period:
-    """The period of `--from` and `--to`; a bad date or order is refused in one line."""
+def parse_period(first: str, last: str, *, what: str = "catalogue",
+                 max_days: int = MAX_DAYS) -> Period:
+    """The period of `--from` and `--to`; a bad date, order or length (over `max_days` for
+    the `what` report) is refused in one line."""
     start, end = _day(first, "--from"), _day(last, "--to")
     if start > end:
         raise InvalidInput(f"--from {start} is after --to {end}: the period would be empty")
     period = Period(start, end)
-    if period.days > MAX_DAYS:
-        raise InvalidInput(f"--from {start} --to {end}: {period.days} days; a catalogue "
-                           f"covers at most {MAX_DAYS} days")
+    if period.days > max_days:
+        raise InvalidInput(f"--from {start} --to {end}: {period.days} days; a {what} "
+                           f"covers at most {max_days} days")
     return period
 
 
