@@ -14,6 +14,7 @@ from docx import Document
 
 from cases import bulletin as bul
 from cases.actions import CENTRE_ZONE
+from cases.errors import InvalidInput
 from cases.escalation_patterns import KINDS
 from cases.lifecycle import STATES
 from flows import bulletin_flow
@@ -194,7 +195,7 @@ def test_flow_period_asked_for_or_refused():
     assert bulletin_flow.period_for("2026-11-01", "2026-11-30", None, now) == bul.Period(
         date(2026, 11, 1), date(2026, 11, 30))
     assert bulletin_flow.period_for(None, None, "2026-12-01", now).first == date(2026, 11, 16)
-    with pytest.raises(bul.InvalidInput, match="give both first and last"):
+    with pytest.raises(InvalidInput, match="give both first and last"):
         bulletin_flow.period_for("2026-11-01", None, None, now)
 
 
