@@ -10,7 +10,6 @@ file already there, other data is refused unless `overwrite`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,19 +27,11 @@ UNASSESSED = "unassessed"
 DIMENSIONS = ("channels", "categories", "levels", "measures")
 
 
-@dataclass(frozen=True)
-class Written:
-    docx: Path
-    manifest: Path
-    unchanged: bool  # the file was already there with the same data
-    data_hash: str
-    template_version: str
-    sha256: str
+Written = outputs.Written
 
 
 def paths(out_dir: Path, label: str, lang: Lang) -> dict[str, Path]:
-    base = f"bulletin_{label}_{lang}"
-    return {"docx": out_dir / f"{base}.docx", "manifest": out_dir / f"{base}.manifest.json"}
+    return outputs.document_paths(out_dir, f"bulletin_{label}_{lang}")
 
 
 def code_name(dimension: str, code: str, lang: Lang) -> str:

@@ -13,10 +13,28 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from reports.docx_package import write_atomically
+
+
+@dataclass(frozen=True)
+class Written:
+    """A one-document report written (or kept) with its manifest."""
+
+    docx: Path
+    manifest: Path
+    unchanged: bool  # the file was already there with the same data
+    data_hash: str
+    template_version: str
+    sha256: str
+
+
+def document_paths(out_dir: Path, base: str) -> dict[str, Path]:
+    """`<base>.docx` and its manifest `<base>.manifest.json` under `out_dir`."""
+    return {"docx": out_dir / f"{base}.docx", "manifest": out_dir / f"{base}.manifest.json"}
 
 
 class OutputExists(Exception):

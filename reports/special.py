@@ -9,7 +9,6 @@ of cases). Same data → the files already there are kept; other data is refused
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,19 +23,11 @@ TEMPLATE = "special"
 DECIDED = ("approved", "overridden")
 
 
-@dataclass(frozen=True)
-class Written:
-    docx: Path
-    manifest: Path
-    unchanged: bool
-    data_hash: str
-    template_version: str
-    sha256: str
+Written = outputs.Written
 
 
 def paths(out_dir: Path, identity: str, lang: Lang) -> dict[str, Path]:
-    base = f"{identity}_{lang}"
-    return {"docx": out_dir / f"{base}.docx", "manifest": out_dir / f"{base}.manifest.json"}
+    return outputs.document_paths(out_dir, f"{identity}_{lang}")
 
 
 def pattern_text(pattern: dict[str, Any] | None, lang: Lang) -> str | None:
